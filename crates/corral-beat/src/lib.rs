@@ -1,0 +1,1 @@
+//! Migrations and schedules (purge, partition upkeep, rollups) of the cluster shape.

@@ -1,0 +1,422 @@
+//! The Store seam: everything Corral keeps, behind one trait with a PostgreSQL
+//! and an SQLite implementation (crate `corral-store`). Both run one
+//! conformance suite, so callers never care which one they hold.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use corral_protocol::Level;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::*;
+
+/// A Store shared between tasks.
+pub type SharedStore = Arc<dyn Store>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value (slug, email, key) is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The input breaks a rule of the domain (e.g. an unknown role).
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The schema in the database is not the one this build expects.
+    #[error("database schema is not current: {0}")]
+    Schema(String),
+    /// The database failed or could not be reached. The text is for logs,
+    /// never for clients.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Database(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where the schema stands compared with this build.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaStatus {
+    /// Versions applied in the database.
+    pub applied: Vec<i64>,
+    /// Versions this build ships.
+    pub expected: Vec<i64>,
+}
+
+impl SchemaStatus {
+    /// Every migration this build ships is applied (the database may be newer:
+    /// expand/contract migrations keep older code working).
+    pub fn is_current(&self) -> bool {
+        self.expected.iter().all(|v| self.applied.contains(v))
+    }
+}
+
+/// A grouping hash with the grouping configuration that produced it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupHash {
+    /// 32 lowercase hex digits.
+    pub hash: String,
+    /// e.g. `corral:2026-11`.
+    pub config: String,
+}
+
+/// One normalized event, ready to be written by the digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DigestInput {
+    pub project_id: ProjectId,
+    pub event_id: Uuid,
+    pub event_type: EventType,
+    pub level: Level,
+    pub title: String,
+    pub culprit: String,
+    /// Sentry's `metadata` (`type`, `value`, `filename`, `function`, …).
+    pub metadata: serde_json::Value,
+    pub platform: String,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    /// When the event happened (SDK clock, clamped by normalization).
+    pub timestamp: DateTime<Utc>,
+    /// When Corral accepted it (server clock; the partition key).
+    pub received_at: DateTime<Utc>,
+    pub tags: Vec<(String, String)>,
+    /// Hashes computed with the project's current grouping config. The first
+    /// is the primary one. Empty for transactions, which are not grouped.
+    pub hashes: Vec<GroupHash>,
+    /// Hashes of an older grouping config, used only to find an existing
+    /// issue while a project moves to a new config; never stored.
+    pub secondary_hashes: Vec<GroupHash>,
+    /// The whole normalized event as JSON text.
+    pub data: String,
+}
+
+/// What the digest did with one event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestOutcome {
+    pub event_id: Uuid,
+    /// False when the event was already stored (a retried or duplicated job):
+    /// then nothing else changed.
+    pub inserted: bool,
+    pub issue_id: Option<IssueId>,
+    /// The event created its issue.
+    pub new_issue: bool,
+    /// The event reopened a resolved issue.
+    pub regressed: bool,
+    /// The event ended an ignore (time or count) and the issue escalated.
+    pub escalated: bool,
+}
+
+/// Sort orders of the issue list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    /// Most events first.
+    TimesSeen,
+}
+
+/// Keyset position in an issue list: the sort value and id of the last item
+/// of the previous page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueCursor {
+    /// Milliseconds since the epoch for time sorts, the count for `TimesSeen`.
+    pub sort_value: i64,
+    pub id: IssueId,
+}
+
+/// A filter over issues. Every set field must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IssueQuery {
+    /// Empty means every project (callers restrict this to what a user may see).
+    pub project_ids: Vec<ProjectId>,
+    pub status: Option<IssueStatus>,
+    pub levels: Vec<Level>,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    /// Issues whose events carry this tag (`key`, `value`).
+    pub tags: Vec<(String, String)>,
+    pub first_seen_after: Option<DateTime<Utc>>,
+    pub last_seen_after: Option<DateTime<Utc>>,
+    /// Case-insensitive substring over title and culprit.
+    pub text: Option<String>,
+    pub sort: IssueSort,
+    pub cursor: Option<IssueCursor>,
+    /// At most this many (the store caps it at 1000).
+    pub limit: u32,
+}
+
+/// A status change asked by a user or the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StatusChange {
+    Unresolve,
+    Resolve,
+    /// Resolve, but reopen only for events of a release newer than `release`
+    /// (the latest one seen when resolving).
+    ResolveInNextRelease {
+        release: Option<String>,
+    },
+    IgnoreForever,
+    IgnoreUntil(DateTime<Utc>),
+    /// Ignore until this many more events arrive.
+    IgnoreCount(i64),
+}
+
+/// Keyset position in an event list: received time and event id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCursor {
+    pub received_at: DateTime<Utc>,
+    pub event_id: Uuid,
+}
+
+/// What one purge run removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    pub events_deleted: u64,
+    pub issues_deleted: u64,
+    pub partitions_dropped: u64,
+}
+
+/// An attachment written to disk by ingest, recorded against its event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    pub project_id: ProjectId,
+    pub event_id: Uuid,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub attachment_type: Option<String>,
+    pub size: i64,
+    /// Path relative to the configured attachments directory.
+    pub path: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Release health counts from `session`/`sessions` items.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    pub project_id: ProjectId,
+    pub release: String,
+    pub environment: Option<String>,
+    /// The hour the sessions started in.
+    pub hour: DateTime<Utc>,
+    pub exited: i64,
+    pub errored: i64,
+    pub crashed: i64,
+    pub abnormal: i64,
+}
+
+/// Reasons an SDK reports for events it dropped (`client_report`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDiscard {
+    pub project_id: ProjectId,
+    pub reason: String,
+    pub category: String,
+    pub quantity: i64,
+    pub hour: DateTime<Utc>,
+}
+
+/// A cron monitor check-in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub project_id: ProjectId,
+    pub check_in_id: Uuid,
+    pub monitor_slug: String,
+    pub status: String,
+    pub duration_secs: Option<f64>,
+    pub environment: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub data: String,
+}
+
+/// User feedback about an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserReport {
+    pub project_id: ProjectId,
+    pub event_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub comments: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A new user; the password is hashed by the caller (argon2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_superuser: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewProject {
+    pub org_id: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub platform: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"postgres"` or `"sqlite"`.
+    fn backend(&self) -> &'static str;
+
+    // --- schema -----------------------------------------------------------
+    /// Applies the pending migrations. On PostgreSQL this holds an advisory
+    /// lock, so concurrent callers wait and only one migrates.
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn schema_status(&self) -> StoreResult<SchemaStatus>;
+    /// Answers only when the database can be reached.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- organizations, users, teams ------------------------------------------
+    async fn create_organization(&self, slug: &str, name: &str) -> StoreResult<Organization>;
+    async fn organization_by_slug(&self, slug: &str) -> StoreResult<Organization>;
+    async fn list_organizations(&self) -> StoreResult<Vec<Organization>>;
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<User>;
+    /// Emails compare case-insensitively.
+    async fn user_by_email(&self, email: &str) -> StoreResult<User>;
+    async fn set_password_hash(&self, user_id: UserId, hash: &str) -> StoreResult<()>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Adds a member or changes an existing member's role.
+    async fn set_membership(&self, org_id: OrgId, user_id: UserId, role: Role) -> StoreResult<()>;
+    async fn memberships_of_user(&self, user_id: UserId) -> StoreResult<Vec<Membership>>;
+    async fn create_team(&self, org_id: OrgId, slug: &str, name: &str) -> StoreResult<Team>;
+    async fn list_teams(&self, org_id: OrgId) -> StoreResult<Vec<Team>>;
+    async fn add_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()>;
+    async fn add_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()>;
+
+    // --- projects and keys -------------------------------------------------------
+    async fn create_project(&self, project: NewProject) -> StoreResult<Project>;
+    async fn project_by_id(&self, id: ProjectId) -> StoreResult<Project>;
+    async fn project_by_slug(&self, org_slug: &str, slug: &str) -> StoreResult<Project>;
+    /// Every project, or those of one organization.
+    async fn list_projects(&self, org_id: Option<OrgId>) -> StoreResult<Vec<Project>>;
+    /// Projects in organizations the user is a member of (all for a superuser).
+    async fn projects_for_user(&self, user_id: UserId) -> StoreResult<Vec<Project>>;
+    async fn set_project_retention(&self, id: ProjectId, days: Option<i32>) -> StoreResult<()>;
+    async fn set_project_rate_limit(&self, id: ProjectId, limit: RateLimit) -> StoreResult<()>;
+    /// Creates a key with a fresh random 32-hex-digit public key.
+    async fn create_project_key(
+        &self,
+        project_id: ProjectId,
+        label: &str,
+        rate_limit: RateLimit,
+    ) -> StoreResult<ProjectKey>;
+    async fn list_project_keys(&self, project_id: ProjectId) -> StoreResult<Vec<ProjectKey>>;
+    async fn set_key_active(&self, key_id: KeyId, active: bool) -> StoreResult<()>;
+    async fn set_key_rate_limit(&self, key_id: KeyId, limit: RateLimit) -> StoreResult<()>;
+    /// The key and its project's limits, for ingest. Inactive keys are
+    /// returned too (ingest answers 403 for them, 401 for unknown keys).
+    async fn key_auth(&self, public_key: &str) -> StoreResult<KeyAuth>;
+
+    // --- API tokens ------------------------------------------------------------
+    /// Stores a token by the SHA-256 of its secret; the secret itself is never kept.
+    async fn create_api_token(
+        &self,
+        user_id: UserId,
+        name: &str,
+        scopes: &[String],
+        token_sha256: &str,
+    ) -> StoreResult<ApiToken>;
+    /// Finds a token by the SHA-256 of its secret and records its use.
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<ApiToken>;
+    async fn list_api_tokens(&self, user_id: UserId) -> StoreResult<Vec<ApiToken>>;
+    async fn delete_api_token(&self, user_id: UserId, token_id: TokenId) -> StoreResult<()>;
+
+    // --- digest --------------------------------------------------------------
+    /// Writes a batch of events in one transaction: each event is inserted
+    /// if its `(project, event_id)` is new; only then its issue is found by
+    /// hash or created, and counters (times seen, first/last seen, tag value
+    /// counts, hourly counts) move. A resolved issue reopens as regressed.
+    /// Idempotent under retries and safe under concurrent batches. Outcomes
+    /// come back in input order.
+    async fn digest(&self, batch: &[DigestInput]) -> StoreResult<Vec<DigestOutcome>>;
+
+    // --- issues and events ------------------------------------------------------
+    async fn list_issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>>;
+    async fn count_issues(&self, query: &IssueQuery) -> StoreResult<i64>;
+    async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue>;
+    async fn issue_by_short_id(&self, project_id: ProjectId, short_id: i64) -> StoreResult<Issue>;
+    async fn set_issue_status(&self, id: IssueId, change: StatusChange) -> StoreResult<Issue>;
+    /// Deletes an issue with its events, hashes and counts.
+    async fn delete_issue(&self, id: IssueId) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_issue_events(
+        &self,
+        issue_id: IssueId,
+        cursor: Option<EventCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    async fn latest_event(&self, issue_id: IssueId) -> StoreResult<StoredEvent>;
+    async fn event_by_id(&self, project_id: ProjectId, event_id: Uuid) -> StoreResult<StoredEvent>;
+    async fn issue_tag_values(&self, issue_id: IssueId) -> StoreResult<Vec<TagValueCount>>;
+    /// Hourly counts in `[from, to)`; hours without events are left out.
+    async fn issue_hourly_counts(
+        &self,
+        issue_id: IssueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<CountBucket>>;
+
+    // --- other items -------------------------------------------------------------
+    async fn add_attachment(&self, attachment: &AttachmentRecord) -> StoreResult<()>;
+    async fn list_attachments(
+        &self,
+        project_id: ProjectId,
+        event_id: Uuid,
+    ) -> StoreResult<Vec<AttachmentRecord>>;
+    async fn add_session_counts(&self, counts: &[SessionCounts]) -> StoreResult<()>;
+    /// Totals per release and environment.
+    async fn session_totals(&self, project_id: ProjectId) -> StoreResult<Vec<SessionCounts>>;
+    async fn add_client_discards(&self, discards: &[ClientDiscard]) -> StoreResult<()>;
+    async fn client_discard_totals(&self, project_id: ProjectId)
+    -> StoreResult<Vec<ClientDiscard>>;
+    async fn add_check_in(&self, check_in: &CheckIn) -> StoreResult<()>;
+    async fn list_check_ins(&self, project_id: ProjectId, limit: u32) -> StoreResult<Vec<CheckIn>>;
+    async fn add_user_report(&self, report: &UserReport) -> StoreResult<()>;
+    async fn list_user_reports(&self, project_id: ProjectId) -> StoreResult<Vec<UserReport>>;
+
+    // --- dead letters ---------------------------------------------------------
+    async fn add_dead_letter(
+        &self,
+        queue: &str,
+        payload: &str,
+        error: &str,
+        attempts: i32,
+    ) -> StoreResult<DeadLetter>;
+    async fn list_dead_letters(&self, limit: u32) -> StoreResult<Vec<DeadLetter>>;
+    /// Removes and returns a dead letter (to be pushed again by the caller).
+    async fn take_dead_letter(&self, id: i64) -> StoreResult<DeadLetter>;
+
+    // --- upkeep (beat) --------------------------------------------------------
+    /// Deletes events older than their project's retention (`default_days`
+    /// when the project sets none), keeping counters consistent: an issue's
+    /// `times_seen`, tag value counts and hourly counts drop by what was
+    /// deleted, and issues left without events are deleted. On PostgreSQL,
+    /// day partitions older than every project's retention are dropped.
+    async fn purge(&self, now: DateTime<Utc>, default_days: i32) -> StoreResult<PurgeReport>;
+    /// Makes sure event partitions exist from `now`'s day to `days_ahead`
+    /// days later (no-op on SQLite). Returns how many were created.
+    async fn ensure_partitions(&self, now: DateTime<Utc>, days_ahead: u32) -> StoreResult<u32>;
+    /// Folds hourly counts older than `before` into daily counts.
+    async fn rollup_hourly(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Daily counts in `[from, to)` (rolled-up days and not yet rolled-up hours together).
+    async fn issue_daily_counts(
+        &self,
+        issue_id: IssueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<CountBucket>>;
+}

@@ -1,0 +1,1 @@
+//! Job payloads and handlers shared by the worker and the embedded server (apalis).

@@ -1,0 +1,1149 @@
+//! The lenient event model.
+//!
+//! SDKs of every age send events; a field of the wrong shape must never make the
+//! whole event unreadable. Each field is therefore read through a lenient
+//! deserializer: a value that cannot be understood becomes `None` (or is
+//! converted, e.g. a number where a string was expected), and fields Corral does
+//! not model are kept in `other` so they survive a round trip.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Unknown fields of an object, kept verbatim.
+pub type Other = Map<String, Value>;
+
+// ---------------------------------------------------------------------------
+// lenient field readers
+
+/// Reads any JSON value and keeps `T` only if the value has the right shape.
+pub(crate) fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    Ok(T::deserialize(v).ok())
+}
+
+/// Reads a string, accepting numbers and booleans (turned into text) and
+/// objects or arrays (turned into their JSON text).
+pub(crate) fn lenient_string<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(value_to_string(v))
+}
+
+/// Reads a list, skipping elements that have the wrong shape.
+pub(crate) fn lenient_vec<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Array(items) => Some(
+            items
+                .into_iter()
+                .filter_map(|item| T::deserialize(item).ok())
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Reads a list of strings; non-string elements are turned into text.
+pub(crate) fn lenient_string_vec<'de, D>(d: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Array(items) => Some(items.into_iter().filter_map(value_to_string).collect()),
+        Value::String(s) => Some(vec![s]),
+        _ => None,
+    })
+}
+
+/// Reads a boolean, accepting `"true"`/`"false"`, `1`/`0`.
+pub(crate) fn lenient_bool<'de, D>(d: D) -> Result<Option<bool>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Bool(b) => Some(b),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Reads an unsigned integer, accepting numeric strings and floats.
+pub(crate) fn lenient_u64<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Reads an object; anything else becomes `None`.
+pub(crate) fn lenient_object<'de, D>(d: D) -> Result<Option<Map<String, Value>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Object(m) => Some(m),
+        _ => None,
+    })
+}
+
+/// Turns a JSON value into text the way Sentry displays it.
+pub fn value_to_string(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// small value types
+
+/// A moment in time; SDKs send seconds since the epoch (integer or float) or an
+/// ISO 8601 / RFC 3339 string, with or without a zone (UTC assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    pub fn from_secs_f64(secs: f64) -> Option<Timestamp> {
+        if !secs.is_finite() || secs < 0.0 || secs > 253_402_300_799.0 {
+            return None;
+        }
+        // microsecond precision: what the wire format carries, without the
+        // float's representation error (…20.488 must not become …20.487999)
+        let micros = (secs * 1e6).round() as i64;
+        Utc.timestamp_micros(micros).single().map(Timestamp)
+    }
+
+    pub fn parse_str(s: &str) -> Option<Timestamp> {
+        Self::parse_str_exact(s.trim()).map(|t| {
+            let micros = t.0.timestamp_micros();
+            Timestamp(Utc.timestamp_micros(micros).single().unwrap_or(t.0))
+        })
+    }
+
+    fn parse_str_exact(s: &str) -> Option<Timestamp> {
+        if let Ok(secs) = s.parse::<f64>() {
+            return Timestamp::from_secs_f64(secs);
+        }
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Some(Timestamp(dt.with_timezone(&Utc)));
+        }
+        // no zone: UTC, with `T` or a space between date and time
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+                return Some(Timestamp(Utc.from_utc_datetime(&naive)));
+            }
+        }
+        // a zone without a colon (e.g. +0000)
+        if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+            return Some(Timestamp(dt.with_timezone(&Utc)));
+        }
+        None
+    }
+
+    pub fn as_secs_f64(&self) -> f64 {
+        self.0.timestamp() as f64 + f64::from(self.0.timestamp_subsec_micros()) / 1e6
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let parsed = match &v {
+            Value::Number(n) => n.as_f64().and_then(Timestamp::from_secs_f64),
+            Value::String(s) => Timestamp::parse_str(s),
+            _ => None,
+        };
+        parsed.ok_or_else(|| serde::de::Error::custom("invalid timestamp"))
+    }
+}
+
+/// The severity of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Fatal,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+        }
+    }
+
+    /// Parses the level names (and Python's numeric levels) SDKs send.
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "debug" | "trace" | "10" => Level::Debug,
+            "info" | "log" | "notice" | "20" => Level::Info,
+            "warning" | "warn" | "30" => Level::Warning,
+            "error" | "err" | "40" => Level::Error,
+            "fatal" | "critical" | "crit" | "50" => Level::Fatal,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::parse(s).ok_or_else(|| format!("unknown level {s:?}"))
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let text = value_to_string(v).unwrap_or_default();
+        Level::parse(&text).ok_or_else(|| serde::de::Error::custom("unknown level"))
+    }
+}
+
+/// A list that SDKs send either bare (`[…]`), wrapped (`{"values": […]}`) or,
+/// in old SDKs, as a single object. Always written wrapped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Values<T> {
+    pub values: Vec<T>,
+    pub other: Other,
+}
+
+impl<T> Default for Values<T> {
+    fn default() -> Self {
+        Values {
+            values: Vec::new(),
+            other: Other::new(),
+        }
+    }
+}
+
+impl<T> Values<T> {
+    pub fn new(values: Vec<T>) -> Self {
+        Values {
+            values,
+            other: Other::new(),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Values<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1 + self.other.len()))?;
+        map.serialize_entry("values", &self.values)?;
+        for (k, v) in &self.other {
+            if k != "values" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Values<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let keep = |items: Vec<Value>| -> Vec<T> {
+            items
+                .into_iter()
+                .filter_map(|item| T::deserialize(item).ok())
+                .collect()
+        };
+        Ok(match v {
+            Value::Array(items) => Values::new(keep(items)),
+            Value::Object(mut map) => match map.remove("values") {
+                Some(Value::Array(items)) => Values {
+                    values: keep(items),
+                    other: map,
+                },
+                Some(_) => Values {
+                    values: Vec::new(),
+                    other: map,
+                },
+                // a bare single object (e.g. an old SDK's one exception)
+                None => Values::new(keep(vec![Value::Object(map)])),
+            },
+            _ => Values::default(),
+        })
+    }
+}
+
+/// Tags, sent as a map `{k: v}` or a list of pairs `[[k, v]]` (or of
+/// `{"key", "value"}` objects). Values are kept as text. Written as a list of
+/// pairs, in the order received.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tags(pub Vec<(String, String)>);
+
+impl Tags {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a tag, replacing an existing value of the same key.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.0.push((key, value));
+        }
+    }
+}
+
+impl Serialize for Tags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let mut tags = Vec::new();
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if let Some(v) = value_to_string(v) {
+                        tags.push((k, v));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Array(pair) if pair.len() == 2 => {
+                            let mut it = pair.into_iter();
+                            let k = it.next().and_then(value_to_string);
+                            let v = it.next().and_then(value_to_string);
+                            if let (Some(k), Some(v)) = (k, v) {
+                                tags.push((k, v));
+                            }
+                        }
+                        Value::Object(mut obj) => {
+                            let k = obj.remove("key").and_then(value_to_string);
+                            let v = obj.remove("value").and_then(value_to_string);
+                            if let (Some(k), Some(v)) = (k, v) {
+                                tags.push((k, v));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(Tags(tags))
+    }
+}
+
+/// HTTP headers or cookies: a map or a list of pairs; written as pairs.
+pub type Headers = Tags;
+
+// ---------------------------------------------------------------------------
+// interfaces
+
+/// A message with optional format parameters (`sentry.interfaces.Message`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The message template, before formatting (e.g. `"user %s not found"`).
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message: Option<String>,
+    /// The message after formatting.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub formatted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+impl LogEntry {
+    /// What a user reads: the formatted message, else the template.
+    pub fn display(&self) -> Option<&str> {
+        self.formatted
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or(self.message.as_deref().filter(|s| !s.is_empty()))
+    }
+}
+
+/// How an exception was caught.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mechanism {
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ty: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub handled: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub synthetic: Option<bool>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// One exception of a (possibly chained) error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exception {
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ty: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub value: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub module: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mechanism: Option<Mechanism>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stacktrace: Option<Stacktrace>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub raw_stacktrace: Option<Stacktrace>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub thread_id: Option<String>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// A stack trace; frames are ordered oldest call first, the crashing frame last.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stacktrace {
+    #[serde(default, deserialize_with = "lenient_vec_or_empty")]
+    pub frames: Vec<Frame>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub frames_omitted: Option<Vec<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub registers: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+fn lenient_vec_or_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    Ok(lenient_vec(d)?.unwrap_or_default())
+}
+
+/// One stack frame.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filename: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub abs_path: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub raw_function: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub module: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub package: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub platform: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lineno: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub colno: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string_vec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pre_context: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub context_line: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string_vec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub post_context: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub in_app: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vars: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instruction_addr: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub symbol: Option<String>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// A thread, possibly with its own stack trace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub crashed: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub current: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stacktrace: Option<Stacktrace>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// The user affected by an event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ip_address: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// The HTTP request during which an event happened.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub url: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_string: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: Option<Headers>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub env: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fragment: Option<String>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// A breadcrumb: something that happened before the event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Breadcrumb {
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamp: Option<Timestamp>,
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ty: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub category: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub level: Option<Level>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// The SDK that sent the event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientSdk {
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version: Option<String>,
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+// ---------------------------------------------------------------------------
+// the event
+
+/// An error or message event as any Sentry SDK sends it (also the legacy
+/// `sentry.interfaces.*` names of old clients).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(
+        default,
+        deserialize_with = "lenient_event_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub event_id: Option<Uuid>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamp: Option<Timestamp>,
+    /// For transactions: when the transaction started.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_timestamp: Option<Timestamp>,
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ty: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub platform: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub level: Option<Level>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub logger: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub transaction: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub server_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub release: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dist: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub environment: Option<String>,
+    /// The culprit as the SDK sent it (old SDKs); Corral derives its own.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub culprit: Option<String>,
+    /// The plain message. Old SDKs send `message` as an object (then it is
+    /// read into `logentry` during normalization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Value>,
+    #[serde(
+        default,
+        alias = "sentry.interfaces.Message",
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub logentry: Option<LogEntry>,
+    #[serde(
+        default,
+        alias = "sentry.interfaces.Exception",
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exception: Option<Values<Exception>>,
+    #[serde(
+        default,
+        alias = "sentry.interfaces.Stacktrace",
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stacktrace: Option<Stacktrace>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub threads: Option<Values<Thread>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tags: Option<Tags>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub extra: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        alias = "sentry.interfaces.User",
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user: Option<User>,
+    #[serde(
+        default,
+        alias = "sentry.interfaces.Http",
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request: Option<Request>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub contexts: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub breadcrumbs: Option<Values<Breadcrumb>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_string_vec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fingerprint: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_object",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub modules: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sdk: Option<ClientSdk>,
+    /// Everything else the SDK sent (spans, measurements, debug_meta, …).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+fn lenient_event_id<'de, D>(d: D) -> Result<Option<Uuid>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::String(s) => parse_event_id(&s),
+        _ => None,
+    })
+}
+
+/// Parses an event id in any of the forms SDKs use: 32 hex digits, or a
+/// hyphenated UUID, in either case.
+pub fn parse_event_id(s: &str) -> Option<Uuid> {
+    Uuid::try_parse(s.trim()).ok()
+}
+
+/// Formats an event id the way Sentry does: 32 lowercase hex digits.
+pub fn format_event_id(id: &Uuid) -> String {
+    id.simple().to_string()
+}
+
+impl Event {
+    /// Reads an event from JSON. Only input that is not a JSON object fails.
+    pub fn from_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The exceptions, outermost (the one finally raised) last, as SDKs send them.
+    pub fn exceptions(&self) -> &[Exception] {
+        self.exception
+            .as_ref()
+            .map(|v| v.values.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The text of `message`, whatever shape it came in.
+    pub fn message_text(&self) -> Option<String> {
+        match &self.message {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Object(obj)) => obj
+                .get("formatted")
+                .or_else(|| obj.get("message"))
+                .and_then(|v| value_to_string(v.clone())),
+            Some(other) => value_to_string(other.clone()),
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_as_numbers_and_strings() {
+        let a: Timestamp = serde_json::from_value(json!(1588437260.488)).unwrap();
+        let b: Timestamp = serde_json::from_value(json!("2020-05-02T16:34:20.488Z")).unwrap();
+        let c: Timestamp = serde_json::from_value(json!("2020-05-02T16:34:20.488")).unwrap();
+        let d: Timestamp = serde_json::from_value(json!("1588437260.488")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(b, c);
+        assert_eq!(c, d);
+        assert!(serde_json::from_value::<Timestamp>(json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn tags_as_map_or_pairs() {
+        let map: Tags = serde_json::from_value(json!({"a": "1", "b": 2})).unwrap();
+        let pairs: Tags = serde_json::from_value(json!([["a", "1"], ["b", 2]])).unwrap();
+        let objs: Tags =
+            serde_json::from_value(json!([{"key": "a", "value": "1"}, {"key": "b", "value": 2}]))
+                .unwrap();
+        assert_eq!(map, pairs);
+        assert_eq!(pairs, objs);
+        assert_eq!(map.get("b"), Some("2"));
+    }
+
+    #[test]
+    fn exception_as_list_wrapped_or_single() {
+        let list: Event = serde_json::from_value(json!({"exception": [{"type": "E"}]})).unwrap();
+        let wrapped: Event =
+            serde_json::from_value(json!({"exception": {"values": [{"type": "E"}]}})).unwrap();
+        let legacy: Event =
+            serde_json::from_value(json!({"sentry.interfaces.Exception": {"type": "E"}})).unwrap();
+        assert_eq!(list.exceptions()[0].ty.as_deref(), Some("E"));
+        assert_eq!(list.exception, wrapped.exception);
+        assert_eq!(list.exception, legacy.exception);
+    }
+
+    #[test]
+    fn wrong_shapes_do_not_fail_the_event() {
+        let event: Event = serde_json::from_value(json!({
+            "level": 12345,
+            "timestamp": {"not": "a time"},
+            "tags": "nope",
+            "user": "bob",
+            "release": 42,
+            "exception": {"values": [{"type": "E", "value": {"code": 7}, "stacktrace": {"frames": [1, {"function": "f", "lineno": "12"}]}}]},
+            "spans": [{"op": "db"}],
+        }))
+        .unwrap();
+        assert_eq!(event.level, None);
+        assert_eq!(event.timestamp, None);
+        assert_eq!(event.release.as_deref(), Some("42"));
+        let exc = &event.exceptions()[0];
+        assert_eq!(exc.value.as_deref(), Some(r#"{"code":7}"#));
+        let frames = &exc.stacktrace.as_ref().unwrap().frames;
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].lineno, Some(12));
+        assert!(event.other.contains_key("spans"));
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let input = json!({
+            "event_id": "dd9e1afb828a44d5b4df0183adaee5d8",
+            "message": "hello",
+            "debug_meta": {"images": []},
+            "exception": {"values": [{"type": "E", "custom": true, "stacktrace": {"frames": [{"function": "f", "weird": 1}]}}]},
+        });
+        let event: Event = serde_json::from_value(input).unwrap();
+        let again: Event = serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
+        assert_eq!(event, again);
+        let out = serde_json::to_value(&again).unwrap();
+        assert_eq!(out["debug_meta"], json!({"images": []}));
+        assert_eq!(out["exception"]["values"][0]["custom"], json!(true));
+        assert_eq!(
+            out["exception"]["values"][0]["stacktrace"]["frames"][0]["weird"],
+            json!(1)
+        );
+    }
+
+    #[test]
+    fn event_ids_in_both_forms() {
+        let a = parse_event_id("dd9e1afb828a44d5b4df0183adaee5d8").unwrap();
+        let b = parse_event_id("DD9E1AFB-828A-44D5-B4DF-0183ADAEE5D8").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(format_event_id(&a), "dd9e1afb828a44d5b4df0183adaee5d8");
+        assert!(parse_event_id("not-an-id").is_none());
+    }
+}

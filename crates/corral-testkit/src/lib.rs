@@ -1,0 +1,1 @@
+//! Test support: throwaway databases, running servers, SDK drivers.

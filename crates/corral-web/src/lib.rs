@@ -1,0 +1,1 @@
+//! HTTP: Sentry ingest endpoints, REST API, health, metrics.

@@ -1,0 +1,1 @@
+//! The digest worker of the cluster shape.
