@@ -141,7 +141,8 @@ pub struct Timestamp(pub DateTime<Utc>);
 
 impl Timestamp {
     pub fn from_secs_f64(secs: f64) -> Option<Timestamp> {
-        if !secs.is_finite() || secs < 0.0 || secs > 253_402_300_799.0 {
+        // up to 9999-12-31T23:59:59Z; NaN is outside the range too
+        if !(0.0..=253_402_300_799.0).contains(&secs) {
             return None;
         }
         // microsecond precision: what the wire format carries, without the
@@ -1004,6 +1005,15 @@ pub struct Event {
     pub other: BTreeMap<String, Value>,
 }
 
+/// The `sentry.interfaces.*` names of old clients and the fields they alias.
+const LEGACY_NAMES: [(&str, &str); 5] = [
+    ("sentry.interfaces.Message", "logentry"),
+    ("sentry.interfaces.Exception", "exception"),
+    ("sentry.interfaces.Stacktrace", "stacktrace"),
+    ("sentry.interfaces.User", "user"),
+    ("sentry.interfaces.Http", "request"),
+];
+
 fn lenient_event_id<'de, D>(d: D) -> Result<Option<Uuid>, D::Error>
 where
     D: Deserializer<'de>,
@@ -1029,7 +1039,17 @@ pub fn format_event_id(id: &Uuid) -> String {
 impl Event {
     /// Reads an event from JSON. Only input that is not a JSON object fails.
     pub fn from_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        // Read into a map first: the derived deserializer rejects a repeated
+        // key ("duplicate field"), and a field sent under both its current
+        // and its legacy name; a map keeps the last value of a repeated key,
+        // and the current name wins over the legacy one.
+        let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+        for (legacy, current) in LEGACY_NAMES {
+            if map.contains_key(current) {
+                map.shift_remove(legacy);
+            }
+        }
+        Event::deserialize(Value::Object(map))
     }
 
     /// The exceptions, outermost (the one finally raised) last, as SDKs send them.
@@ -1136,6 +1156,23 @@ mod tests {
             out["exception"]["values"][0]["stacktrace"]["frames"][0]["weird"],
             json!(1)
         );
+    }
+
+    #[test]
+    fn repeated_keys_and_legacy_duplicates_do_not_fail_the_event() {
+        let event = Event::from_json(
+            br#"{"release":"a","level":"error","release":"b","level":"info",
+                "exception":{"values":[{"type":"New"}]},
+                "sentry.interfaces.Exception":{"type":"Old"},
+                "sentry.interfaces.User":{"id":"7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.release.as_deref(), Some("b"));
+        assert_eq!(event.level, Some(Level::Info));
+        assert_eq!(event.exceptions()[0].ty.as_deref(), Some("New"));
+        assert_eq!(event.user.unwrap().id.as_deref(), Some("7"));
+        assert!(Event::from_json(b"[1]").is_err());
+        assert!(Event::from_json(b"{").is_err());
     }
 
     #[test]

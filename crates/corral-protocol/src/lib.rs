@@ -2,16 +2,29 @@
 //! leniently and written exactly.
 //!
 //! - [`Dsn`]: the client key URL, parsed and formatted.
-//! - [`auth`]: finding the public key in `X-Sentry-Auth`, `Authorization`,
-//!   `?sentry_key=` and the envelope header `dsn`.
+//! - [`resolve_auth`]: finding the public key in `X-Sentry-Auth`,
+//!   `Authorization`, `?sentry_key=` and the envelope header `dsn`.
 //! - [`Envelope`]: the envelope format, parser and writer.
 //! - [`Event`]: the lenient event model.
-//! - [`decode`]: request body decompression with a hard output limit.
+//! - [`decode_body`]: request body decompression with a hard output limit.
+//! - [`parse_security_report`]: browser CSP reports turned into events.
 
+mod auth;
+mod decode;
+mod dsn;
+mod envelope;
 mod event;
+mod security;
 
+pub use auth::{AuthError, AuthHeaders, ClientAuth, resolve_auth};
+pub use decode::{DecodeError, decode_body};
+pub use dsn::{Dsn, DsnError};
+pub use envelope::{
+    Envelope, EnvelopeError, EnvelopeHeaders, Item, ItemHeaders, ItemType, MAX_ENVELOPE_ITEMS,
+};
 pub use event::{
     Breadcrumb, ClientSdk, Event, Exception, Frame, Headers, Level, LogEntry, Mechanism, Other,
     Request, Stacktrace, Tags, Thread, Timestamp, User, Values, format_event_id, parse_event_id,
     value_to_string,
 };
+pub use security::{MAX_SECURITY_REPORTS, SecurityReportError, parse_security_report};

@@ -1,0 +1,426 @@
+//! Request body decompression (`Content-Encoding`) with a hard output limit.
+//!
+//! Bodies are decompressed as streams and reading stops one byte past the
+//! limit, so a decompression bomb (a few KiB that inflate to gigabytes) costs
+//! at most `limit` bytes of memory and is refused with [`DecodeError::TooLarge`].
+
+use std::io::{self, Read};
+
+/// Why a body could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("body is larger than {limit} bytes once decompressed")]
+    TooLarge { limit: usize },
+    #[error("corrupt {encoding} body: {reason}")]
+    Corrupt {
+        encoding: &'static str,
+        reason: String,
+    },
+    #[error("unsupported content encoding {0:?}")]
+    Unsupported(String),
+}
+
+/// A content coding this server decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Coding {
+    Gzip,
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    fn name(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+
+    /// `None` for the names that mean "not encoded".
+    fn parse(name: &str) -> Result<Option<Coding>, DecodeError> {
+        Ok(Some(match name.to_ascii_lowercase().as_str() {
+            // old SDKs send a charset here
+            "" | "identity" | "utf-8" | "utf8" => return Ok(None),
+            "gzip" | "x-gzip" => Coding::Gzip,
+            "deflate" => Coding::Deflate,
+            "br" => Coding::Brotli,
+            "zstd" => Coding::Zstd,
+            _ => return Err(DecodeError::Unsupported(name.to_owned())),
+        }))
+    }
+}
+
+/// Decodes a request body according to its `Content-Encoding`; the result is
+/// never longer than `limit` bytes.
+///
+/// A list of codings (`gzip, br`) was applied in that order by the sender and
+/// is undone from the last to the first.
+pub fn decode_body(
+    content_encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let codings = content_encoding
+        .unwrap_or("")
+        .split(',')
+        .map(|name| Coding::parse(name.trim()))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut data: Option<Vec<u8>> = None;
+    for coding in codings.into_iter().rev() {
+        let input = data.as_deref().unwrap_or(body);
+        data = Some(decode_one(coding, input, limit)?);
+    }
+    match data {
+        Some(data) => Ok(data),
+        None if body.len() > limit => Err(DecodeError::TooLarge { limit }),
+        None => Ok(body.to_vec()),
+    }
+}
+
+fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    // some clients send an empty body with a coding header
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    let corrupt = |e: io::Error| DecodeError::Corrupt {
+        encoding: coding.name(),
+        reason: e.to_string(),
+    };
+    match coding {
+        Coding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(input), limit, coding),
+        Coding::Deflate => {
+            // RFC 9110 says zlib-wrapped, but many clients send raw deflate
+            if looks_like_zlib(input) {
+                match read_capped(flate2::read::ZlibDecoder::new(input), limit, coding) {
+                    Err(DecodeError::Corrupt { .. }) => {
+                        read_capped(flate2::read::DeflateDecoder::new(input), limit, coding)
+                    }
+                    result => result,
+                }
+            } else {
+                read_capped(flate2::read::DeflateDecoder::new(input), limit, coding)
+            }
+        }
+        Coding::Brotli => read_capped(brotli::Decompressor::new(input, 4096), limit, coding),
+        Coding::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::new(input).map_err(corrupt)?;
+            // the decoder allocates the window the frame asks for; cap it near
+            // the output limit (but allow the 8 MiB any level up to 19 uses)
+            decoder
+                .window_log_max(zstd_window_log(limit))
+                .map_err(corrupt)?;
+            read_capped(decoder, limit, coding)
+        }
+    }
+}
+
+/// A zlib stream starts with a two-byte header: method 8 (deflate), a
+/// window of at most 32 KiB, and a check making the pair a multiple of 31.
+fn looks_like_zlib(input: &[u8]) -> bool {
+    match input {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+fn zstd_window_log(limit: usize) -> u32 {
+    let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
+    needed.clamp(23, 27)
+}
+
+/// Reads all of `reader`, failing as soon as more than `limit` bytes come
+/// out. The buffer grows with the data and never beyond `limit + 1`.
+fn read_capped(reader: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>, DecodeError> {
+    let cap = (limit as u64).saturating_add(1);
+    let mut reader = reader.take(cap);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(DecodeError::Corrupt {
+                    encoding: coding.name(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        if out.len() + n > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
+        if out.capacity() - out.len() < n {
+            // double as usual, but never past the limit
+            let target = (out.capacity() * 2).max(out.len() + n).min(limit);
+            out.reserve_exact(target - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const TEXT: &[u8] = b"{\"message\":\"hello hello hello hello hello\",\"level\":\"error\"}\n";
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn raw_deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn brotli(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(data).unwrap();
+        }
+        out
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        zstd::stream::encode_all(data, 3).unwrap()
+    }
+
+    #[test]
+    fn no_encoding() {
+        for enc in [
+            None,
+            Some(""),
+            Some("identity"),
+            Some("UTF-8"),
+            Some(" utf-8 "),
+        ] {
+            assert_eq!(decode_body(enc, TEXT, 1024).unwrap(), TEXT, "{enc:?}");
+        }
+        assert_eq!(
+            decode_body(None, TEXT, 10),
+            Err(DecodeError::TooLarge { limit: 10 })
+        );
+        assert_eq!(decode_body(None, TEXT, TEXT.len()).unwrap(), TEXT);
+    }
+
+    #[test]
+    fn every_encoding_round_trips() {
+        let cases: [(&str, Vec<u8>); 7] = [
+            ("gzip", gzip(TEXT)),
+            ("x-gzip", gzip(TEXT)),
+            ("GZIP", gzip(TEXT)),
+            ("deflate", zlib(TEXT)),
+            ("deflate", raw_deflate(TEXT)),
+            ("br", brotli(TEXT)),
+            ("zstd", zstd(TEXT)),
+        ];
+        for (enc, body) in cases {
+            assert_ne!(body, TEXT);
+            assert_eq!(decode_body(Some(enc), &body, 1024).unwrap(), TEXT, "{enc}");
+            // the exact limit is enough, one byte less is not
+            assert_eq!(
+                decode_body(Some(enc), &body, TEXT.len()).unwrap(),
+                TEXT,
+                "{enc}"
+            );
+            assert_eq!(
+                decode_body(Some(enc), &body, TEXT.len() - 1),
+                Err(DecodeError::TooLarge {
+                    limit: TEXT.len() - 1
+                }),
+                "{enc}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_bodies_round_trip() {
+        let data: Vec<u8> = (0..3_000_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for (enc, body) in [
+            ("gzip", gzip(&data)),
+            ("deflate", raw_deflate(&data)),
+            ("br", brotli(&data)),
+            ("zstd", zstd(&data)),
+        ] {
+            assert_eq!(
+                decode_body(Some(enc), &body, data.len()).unwrap(),
+                data,
+                "{enc}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_is_undone_in_reverse() {
+        // sender applied gzip first, then br
+        let body = brotli(&gzip(TEXT));
+        assert_eq!(decode_body(Some("gzip, br"), &body, 1024).unwrap(), TEXT);
+        assert!(matches!(
+            decode_body(Some("br, gzip"), &body, 1024),
+            Err(DecodeError::Corrupt {
+                encoding: "gzip",
+                ..
+            })
+        ));
+        assert_eq!(
+            decode_body(Some("identity, gzip"), &gzip(TEXT), 1024).unwrap(),
+            TEXT
+        );
+    }
+
+    #[test]
+    fn concatenated_gzip_members() {
+        let mut body = gzip(b"hello ");
+        body.extend(gzip(b"world"));
+        assert_eq!(
+            decode_body(Some("gzip"), &body, 100).unwrap(),
+            b"hello world"
+        );
+    }
+
+    #[test]
+    fn unsupported_encodings() {
+        for enc in ["compress", "lzma", "gzip, sdch"] {
+            assert!(
+                matches!(
+                    decode_body(Some(enc), TEXT, 1024),
+                    Err(DecodeError::Unsupported(_))
+                ),
+                "{enc}"
+            );
+        }
+        assert_eq!(
+            decode_body(Some("compress"), TEXT, 1024),
+            Err(DecodeError::Unsupported("compress".into()))
+        );
+    }
+
+    #[test]
+    fn corrupt_input() {
+        let truncate = |mut v: Vec<u8>| {
+            v.truncate(v.len() / 2);
+            v
+        };
+        let cases: Vec<(&str, &'static str, Vec<u8>)> = vec![
+            ("gzip", "gzip", TEXT.to_vec()),
+            ("gzip", "gzip", truncate(gzip(TEXT))),
+            ("deflate", "deflate", vec![0xff; 40]),
+            ("deflate", "deflate", truncate(zlib(TEXT))),
+            ("br", "br", TEXT.to_vec()),
+            ("br", "br", truncate(brotli(TEXT))),
+            ("zstd", "zstd", TEXT.to_vec()),
+            ("zstd", "zstd", truncate(zstd(TEXT))),
+        ];
+        for (enc, name, body) in cases {
+            let result = decode_body(Some(enc), &body, 1024);
+            assert!(
+                matches!(&result, Err(DecodeError::Corrupt { encoding, .. }) if *encoding == name),
+                "{enc} {body:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_body_with_an_encoding() {
+        for enc in ["gzip", "deflate", "br", "zstd"] {
+            assert_eq!(decode_body(Some(enc), b"", 10).unwrap(), b"", "{enc}");
+        }
+    }
+
+    /// Streams `total` zeros through `encoder` in small chunks, so neither
+    /// the input nor the output is ever held in memory as a whole.
+    fn zeros_into<W: Write>(mut encoder: W, total: u64) -> W {
+        let chunk = [0u8; 64 * 1024];
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            encoder.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+        encoder
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused() {
+        const GIB: u64 = 1 << 30;
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let bomb = zeros_into(encoder, GIB).finish().unwrap();
+        assert!(bomb.len() < 8 << 20, "bomb is {} bytes", bomb.len());
+        let limit = 10 << 20;
+        assert_eq!(
+            decode_body(Some("gzip"), &bomb, limit),
+            Err(DecodeError::TooLarge { limit })
+        );
+    }
+
+    #[test]
+    fn bombs_of_every_encoding_are_refused() {
+        const SIZE: u64 = 64 << 20;
+        let limit = 1 << 20;
+        let deflate = zeros_into(
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast()),
+            SIZE,
+        )
+        .finish()
+        .unwrap();
+        let br = {
+            let mut out = Vec::new();
+            zeros_into(brotli::CompressorWriter::new(&mut out, 4096, 1, 22), SIZE);
+            out
+        };
+        let zst = zeros_into(
+            zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap(),
+            SIZE,
+        )
+        .finish()
+        .unwrap();
+        for (enc, body) in [("deflate", deflate), ("br", br), ("zstd", zst)] {
+            assert!(body.len() < 1 << 20, "{enc}: {}", body.len());
+            assert_eq!(
+                decode_body(Some(enc), &body, limit),
+                Err(DecodeError::TooLarge { limit }),
+                "{enc}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_buffer_never_outgrows_the_limit() {
+        let data = vec![7u8; 100_000];
+        let out = read_capped(&data[..], 100_000, Coding::Gzip).unwrap();
+        assert!(out.capacity() <= 100_000, "{}", out.capacity());
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn zstd_window_follows_the_limit() {
+        assert_eq!(zstd_window_log(1 << 20), 23);
+        assert_eq!(zstd_window_log((1 << 25) + 1), 26);
+        assert_eq!(zstd_window_log(200 << 20), 27);
+        assert_eq!(zstd_window_log(usize::MAX), 27);
+        assert_eq!(zstd_window_log(0), 23);
+    }
+}
