@@ -2,7 +2,20 @@
 //! the [`Store`] seam they live behind, and the rules that turn an SDK's event
 //! into an issue.
 
+pub mod config;
 pub mod model;
+pub mod quota;
+pub mod search;
 mod store;
 
+mod grouping;
+mod normalize;
+mod prepare;
+mod summary;
+
 pub use store::*;
+
+pub use grouping::{GROUPING_CONFIG, grouping_components, grouping_hashes};
+pub use normalize::{limits, normalize};
+pub use prepare::prepare;
+pub use summary::{EventSummary, MAX_CULPRIT_CHARS, MAX_TITLE_CHARS, summarize};

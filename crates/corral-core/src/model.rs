@@ -148,6 +148,25 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// Every scope a token can hold, Sentry's names.
+pub const ALL_SCOPES: &[&str] = &[
+    "org:read",
+    "org:write",
+    "org:admin",
+    "project:read",
+    "project:write",
+    "project:admin",
+    "team:read",
+    "team:write",
+    "team:admin",
+    "member:read",
+    "member:write",
+    "member:admin",
+    "event:read",
+    "event:write",
+    "event:admin",
+];
+
 impl ApiToken {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope) || scope_implied(&self.scopes, scope)

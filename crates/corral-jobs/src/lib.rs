@@ -1,1 +1,20 @@
-//! Job payloads and handlers shared by the worker and the embedded server (apalis).
+//! The jobs between ingest and storage, shared by the cluster worker and the
+//! embedded server.
+//!
+//! - [`IngestJob`]: what ingest enqueues (one per accepted request).
+//! - [`JobQueue`]: apalis on Redis or on the embedded SQLite file.
+//! - [`Batcher`]: groups digest writes into transactions.
+//! - [`process`] / [`run_job`]: the digest of one job, with dead-lettering.
+//! - [`worker::run`]: the worker loop with retries and graceful shutdown.
+
+mod batch;
+mod handler;
+pub mod items;
+mod job;
+mod queue;
+pub mod worker;
+
+pub use batch::{BatchError, Batcher};
+pub use handler::{Disposition, JobContext, JobError, JobReport, disposition, process, run_job};
+pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem};
+pub use queue::{JobQueue, QueueDepth, QueueError, redis_connection};

@@ -18,6 +18,9 @@ pub enum DecodeError {
     },
     #[error("unsupported content encoding {0:?}")]
     Unsupported(String),
+    /// The caller's memory budget refused more output (see [`decode_body_with`]).
+    #[error("not enough memory to decode the body now")]
+    OverBudget,
 }
 
 /// A content coding this server decodes.
@@ -63,6 +66,19 @@ pub fn decode_body(
     body: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, DecodeError> {
+    decode_body_with(content_encoding, body, limit, &mut |_| true)
+}
+
+/// Like [`decode_body`], asking `reserve(n)` before the output buffer grows
+/// by `n` bytes; when it answers `false` decoding stops with
+/// [`DecodeError::OverBudget`]. A server uses this to account decompressed
+/// bytes against a memory budget shared by all requests.
+pub fn decode_body_with(
+    content_encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+    reserve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
     let codings = content_encoding
         .unwrap_or("")
         .split(',')
@@ -73,7 +89,7 @@ pub fn decode_body(
     let mut data: Option<Vec<u8>> = None;
     for coding in codings.into_iter().rev() {
         let input = data.as_deref().unwrap_or(body);
-        data = Some(decode_one(coding, input, limit)?);
+        data = Some(decode_one(coding, input, limit, reserve)?);
     }
     match data {
         Some(data) => Ok(data),
@@ -82,7 +98,12 @@ pub fn decode_body(
     }
 }
 
-fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+fn decode_one(
+    coding: Coding,
+    input: &[u8],
+    limit: usize,
+    reserve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
     // some clients send an empty body with a coding header
     if input.is_empty() {
         return Ok(Vec::new());
@@ -92,21 +113,44 @@ fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Result<Vec<u8>, Dec
         reason: e.to_string(),
     };
     match coding {
-        Coding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(input), limit, coding),
+        Coding::Gzip => read_capped(
+            flate2::read::MultiGzDecoder::new(input),
+            limit,
+            coding,
+            reserve,
+        ),
         Coding::Deflate => {
             // RFC 9110 says zlib-wrapped, but many clients send raw deflate
             if looks_like_zlib(input) {
-                match read_capped(flate2::read::ZlibDecoder::new(input), limit, coding) {
-                    Err(DecodeError::Corrupt { .. }) => {
-                        read_capped(flate2::read::DeflateDecoder::new(input), limit, coding)
-                    }
+                match read_capped(
+                    flate2::read::ZlibDecoder::new(input),
+                    limit,
+                    coding,
+                    reserve,
+                ) {
+                    Err(DecodeError::Corrupt { .. }) => read_capped(
+                        flate2::read::DeflateDecoder::new(input),
+                        limit,
+                        coding,
+                        reserve,
+                    ),
                     result => result,
                 }
             } else {
-                read_capped(flate2::read::DeflateDecoder::new(input), limit, coding)
+                read_capped(
+                    flate2::read::DeflateDecoder::new(input),
+                    limit,
+                    coding,
+                    reserve,
+                )
             }
         }
-        Coding::Brotli => read_capped(brotli::Decompressor::new(input, 4096), limit, coding),
+        Coding::Brotli => read_capped(
+            brotli::Decompressor::new(input, 4096),
+            limit,
+            coding,
+            reserve,
+        ),
         Coding::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::new(input).map_err(corrupt)?;
             // the decoder allocates the window the frame asks for; cap it near
@@ -114,7 +158,7 @@ fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Result<Vec<u8>, Dec
             decoder
                 .window_log_max(zstd_window_log(limit))
                 .map_err(corrupt)?;
-            read_capped(decoder, limit, coding)
+            read_capped(decoder, limit, coding, reserve)
         }
     }
 }
@@ -137,7 +181,12 @@ fn zstd_window_log(limit: usize) -> u32 {
 
 /// Reads all of `reader`, failing as soon as more than `limit` bytes come
 /// out. The buffer grows with the data and never beyond `limit + 1`.
-fn read_capped(reader: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>, DecodeError> {
+fn read_capped(
+    reader: impl Read,
+    limit: usize,
+    coding: Coding,
+    reserve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
     let cap = (limit as u64).saturating_add(1);
     let mut reader = reader.take(cap);
     let mut out = Vec::new();
@@ -160,6 +209,9 @@ fn read_capped(reader: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8
         if out.capacity() - out.len() < n {
             // double as usual, but never past the limit
             let target = (out.capacity() * 2).max(out.len() + n).min(limit);
+            if !reserve(target - out.capacity()) {
+                return Err(DecodeError::OverBudget);
+            }
             out.reserve_exact(target - out.len());
         }
         out.extend_from_slice(&chunk[..n]);
@@ -410,9 +462,32 @@ mod tests {
     #[test]
     fn the_buffer_never_outgrows_the_limit() {
         let data = vec![7u8; 100_000];
-        let out = read_capped(&data[..], 100_000, Coding::Gzip).unwrap();
+        let out = read_capped(&data[..], 100_000, Coding::Gzip, &mut |_| true).unwrap();
         assert!(out.capacity() <= 100_000, "{}", out.capacity());
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn the_budget_sees_every_growth_and_can_refuse() {
+        let data = vec![7u8; 300_000];
+        let mut asked = 0usize;
+        let out = decode_body_with(Some("gzip"), &gzip(&data), 1 << 20, &mut |n| {
+            asked += n;
+            true
+        })
+        .unwrap();
+        assert_eq!(out, data);
+        assert!(asked >= data.len() && asked <= 2 * data.len(), "{asked}");
+        let mut left = 100_000usize;
+        let err = decode_body_with(Some("gzip"), &gzip(&data), 1 << 20, &mut |n| {
+            if n > left {
+                return false;
+            }
+            left -= n;
+            true
+        })
+        .unwrap_err();
+        assert_eq!(err, DecodeError::OverBudget);
     }
 
     #[test]

@@ -835,6 +835,7 @@ pub struct Event {
     #[serde(
         default,
         deserialize_with = "lenient_event_id",
+        serialize_with = "serialize_event_id",
         skip_serializing_if = "Option::is_none"
     )]
     pub event_id: Option<Uuid>,
@@ -1025,6 +1026,14 @@ where
     })
 }
 
+/// Writes an event id as Sentry does: 32 lowercase hex digits.
+fn serialize_event_id<S: Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.serialize_str(&format_event_id(id)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Parses an event id in any of the forms SDKs use: 32 hex digits, or a
 /// hyphenated UUID, in either case.
 pub fn parse_event_id(s: &str) -> Option<Uuid> {
@@ -1150,6 +1159,7 @@ mod tests {
         let again: Event = serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
         assert_eq!(event, again);
         let out = serde_json::to_value(&again).unwrap();
+        assert_eq!(out["event_id"], json!("dd9e1afb828a44d5b4df0183adaee5d8"));
         assert_eq!(out["debug_meta"], json!({"images": []}));
         assert_eq!(out["exception"]["values"][0]["custom"], json!(true));
         assert_eq!(

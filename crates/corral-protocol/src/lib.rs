@@ -17,7 +17,7 @@ mod event;
 mod security;
 
 pub use auth::{AuthError, AuthHeaders, ClientAuth, resolve_auth};
-pub use decode::{DecodeError, decode_body};
+pub use decode::{DecodeError, decode_body, decode_body_with};
 pub use dsn::{Dsn, DsnError};
 pub use envelope::{
     Envelope, EnvelopeError, EnvelopeHeaders, Item, ItemHeaders, ItemType, MAX_ENVELOPE_ITEMS,

@@ -1,1 +1,14 @@
-//! HTTP: Sentry ingest endpoints, REST API, health, metrics.
+//! Corral's HTTP side: the Sentry ingest endpoints, the REST API, probes and
+//! metrics. [`router`] builds the whole application from an [`AppState`];
+//! [`run`] is the `corral-web` binary of the cluster shape.
+
+pub mod accounts;
+pub mod api;
+pub mod health;
+pub mod ingest;
+mod server;
+mod state;
+pub mod telemetry;
+
+pub use server::{router, run, serve, shutdown_signal};
+pub use state::{AppState, KEY_CACHE_TTL};

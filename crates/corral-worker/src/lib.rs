@@ -1,1 +1,141 @@
-//! The digest worker of the cluster shape.
+//! `corral-worker` of the cluster shape: digests the jobs ingest put in Redis
+//! into PostgreSQL, with bounded concurrency and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use corral_core::SharedStore;
+use corral_core::config::Config;
+use corral_jobs::worker::{WorkerSettings, unique_worker_name};
+use corral_jobs::{Batcher, JobContext, JobQueue};
+use tokio::sync::watch;
+
+/// Waits until the schema this build needs is in place (beat migrates).
+pub async fn wait_for_schema(store: &SharedStore, mut shutdown: watch::Receiver<bool>) -> bool {
+    let mut logged = false;
+    loop {
+        match store.schema_status().await {
+            Ok(s) if s.is_current() => return true,
+            Ok(_) if !logged => {
+                tracing::info!("waiting for beat to migrate the database");
+                logged = true;
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the schema version failed"),
+            Ok(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Removes finished jobs from the queue now and then (apalis keeps them).
+pub fn spawn_queue_vacuum(
+    queue: JobQueue,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                }
+            }
+            // drain in bounded steps so the queue's server is never blocked long
+            loop {
+                match queue.vacuum(2000).await {
+                    Ok(n) if n >= 2000 => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "queue vacuum failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let database_url = config.require_database_url()?.to_string();
+    let redis_url = config.require_redis_url()?.to_string();
+    let store = corral_store::open_store(&database_url, config.database.max_connections)
+        .await
+        .context("opening the database")?;
+    let queue = JobQueue::redis(&redis_url, &config.queue)
+        .await
+        .context("connecting to Redis")?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let readiness = corral_web::health::Readiness::new(store.clone(), Some(queue.clone()));
+    let bind = config
+        .bind
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8001)));
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    tracing::info!(address = %listener.local_addr()?, "corral-worker health listening");
+    let app = corral_web::health::routes(readiness, Some(corral_web::telemetry::metrics_handle()));
+    let mut health_stop = shutdown_rx.clone();
+    let health = tokio::spawn(corral_web::serve(listener, app, async move {
+        let _ = health_stop.wait_for(|s| *s).await;
+    }));
+    let signal = {
+        let tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            corral_web::shutdown_signal().await;
+            let _ = tx.send(true);
+        })
+    };
+
+    if !wait_for_schema(&store, shutdown_rx.clone()).await {
+        let _ = health.await;
+        return Ok(());
+    }
+
+    let (batcher, batch_task) = Batcher::spawn(
+        store.clone(),
+        config.worker.batch_size,
+        Duration::from_millis(config.worker.batch_wait_ms),
+    );
+    let ctx = Arc::new(JobContext::new(
+        store.clone(),
+        batcher,
+        queue.name(),
+        config.worker.max_attempts,
+        config.ingest.max_sessions_per_envelope,
+    ));
+    let vacuum = spawn_queue_vacuum(queue.clone(), shutdown_rx.clone());
+    let settings = WorkerSettings {
+        name: unique_worker_name("digest"),
+        concurrency: config.worker.concurrency,
+        poll_interval: Duration::from_millis(config.queue.poll_interval_ms),
+        job_timeout: Duration::from_secs(config.worker.job_timeout_secs),
+        shutdown_timeout: Duration::from_secs(config.worker.shutdown_timeout_secs),
+    };
+    tracing::info!(name = %settings.name, concurrency = settings.concurrency, "corral-worker started");
+    let mut worker_stop = shutdown_rx.clone();
+    let result = corral_jobs::worker::run(queue, ctx, settings, async move {
+        let _ = worker_stop.wait_for(|s| *s).await;
+    })
+    .await;
+    // the batcher ends once the last job context is gone, after writing
+    // what it holds
+    let _ = batch_task.await;
+    let _ = shutdown_tx.send(true);
+    signal.abort();
+    let _ = vacuum.await;
+    let _ = health.await;
+    tracing::info!("corral-worker stopped");
+    result.map_err(Into::into)
+}

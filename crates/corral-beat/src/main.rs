@@ -1,0 +1,22 @@
+//! `corral-beat`: migrations, then the schedules (only in the leader).
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Corral beat: migrations and schedules (cluster shape)"
+)]
+struct Args {
+    /// A TOML configuration file (environment variables override it).
+    #[arg(long, env = "CORRAL_CONFIG")]
+    config: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = corral_core::config::Config::load(args.config.as_deref())?;
+    corral_web::telemetry::init_tracing(&config);
+    corral_beat::run(config).await
+}

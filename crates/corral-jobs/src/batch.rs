@@ -1,0 +1,139 @@
+//! Batches digest writes: jobs hand their prepared events to one task that
+//! writes up to `batch_size` of them per transaction and answers each job only
+//! after its batch committed, so a job is acknowledged only once its event is
+//! stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_core::{DigestInput, DigestOutcome, SharedStore, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+type Reply = oneshot::Sender<Result<DigestOutcome, Arc<StoreError>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    #[error("digest batcher stopped")]
+    Stopped,
+}
+
+impl BatchError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BatchError::Store(e) => e.is_transient(),
+            BatchError::Stopped => true,
+        }
+    }
+}
+
+/// The sending side; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    tx: mpsc::Sender<(DigestInput, Reply)>,
+}
+
+impl Batcher {
+    /// Starts the writing task. It ends when every `Batcher` clone is dropped,
+    /// after writing what it holds.
+    pub fn spawn(
+        store: SharedStore,
+        batch_size: usize,
+        wait: Duration,
+    ) -> (Batcher, JoinHandle<()>) {
+        let batch_size = batch_size.max(1);
+        let (tx, rx) = mpsc::channel(batch_size * 2);
+        let handle = tokio::spawn(run(store, rx, batch_size, wait));
+        (Batcher { tx }, handle)
+    }
+
+    /// Writes one event (with others) and returns what the store did with it.
+    pub async fn digest(&self, input: DigestInput) -> Result<DigestOutcome, BatchError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((input, reply))
+            .await
+            .map_err(|_| BatchError::Stopped)?;
+        match answer.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(BatchError::Store(e)),
+            Err(_) => Err(BatchError::Stopped),
+        }
+    }
+}
+
+async fn run(
+    store: SharedStore,
+    mut rx: mpsc::Receiver<(DigestInput, Reply)>,
+    batch_size: usize,
+    wait: Duration,
+) {
+    let mut inputs = Vec::with_capacity(batch_size);
+    let mut replies = Vec::with_capacity(batch_size);
+    while let Some((input, reply)) = rx.recv().await {
+        inputs.push(input);
+        replies.push(reply);
+        // fill the batch with what is already waiting, then give stragglers
+        // a short moment; an idle system writes a lone event at once
+        let deadline = tokio::time::Instant::now() + wait;
+        while inputs.len() < batch_size {
+            let next = match rx.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Empty) if !wait.is_zero() => {
+                    tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .unwrap_or_default()
+                }
+                Err(_) => None,
+            };
+            match next {
+                Some((input, reply)) => {
+                    inputs.push(input);
+                    replies.push(reply);
+                }
+                None => break,
+            }
+        }
+        write(&store, &mut inputs, &mut replies).await;
+    }
+}
+
+async fn write(store: &SharedStore, inputs: &mut Vec<DigestInput>, replies: &mut Vec<Reply>) {
+    metrics::histogram!("corral_digest_batch_size").record(inputs.len() as f64);
+    let started = std::time::Instant::now();
+    let result = store.digest(inputs).await;
+    metrics::histogram!("corral_digest_batch_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.drain(..).zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(err) if inputs.len() > 1 => {
+            // one bad event must not fail its neighbours: write each alone,
+            // so only the culprit's job sees the error
+            tracing::warn!(error = %err, size = inputs.len(), "digest batch failed, writing events one by one");
+            for (input, reply) in inputs.iter().zip(replies.drain(..)) {
+                let answer = store
+                    .digest(std::slice::from_ref(input))
+                    .await
+                    .map_err(Arc::new)
+                    .and_then(|mut o| {
+                        o.pop().ok_or_else(|| {
+                            Arc::new(StoreError::Database("digest returned no outcome".into()))
+                        })
+                    });
+                let _ = reply.send(answer);
+            }
+        }
+        Err(err) => {
+            let err = Arc::new(err);
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+    inputs.clear();
+}

@@ -1,0 +1,299 @@
+//! The digest of one ingest job: parse, normalize, group and write each item.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_core::model::{Project, ProjectId};
+use corral_core::{AttachmentRecord, DigestOutcome, SharedStore, StoreError};
+use corral_protocol::Event;
+use futures::future::try_join_all;
+
+use crate::batch::{BatchError, Batcher};
+use crate::items::{self, ItemError};
+use crate::job::{IngestJob, JOB_FORMAT, JobItem};
+
+/// What a job needs; shared by every job of a worker.
+pub struct JobContext {
+    pub store: SharedStore,
+    pub batcher: Batcher,
+    pub queue_name: String,
+    /// Attempts before a failing job is dead-lettered.
+    pub max_attempts: u32,
+    pub max_sessions_per_envelope: usize,
+    projects: moka::future::Cache<ProjectId, Arc<Project>>,
+}
+
+impl JobContext {
+    pub fn new(
+        store: SharedStore,
+        batcher: Batcher,
+        queue_name: impl Into<String>,
+        max_attempts: u32,
+        max_sessions_per_envelope: usize,
+    ) -> JobContext {
+        JobContext {
+            store,
+            batcher,
+            queue_name: queue_name.into(),
+            max_attempts,
+            max_sessions_per_envelope,
+            // a project's grouping config changes rarely; a minute of
+            // staleness saves a query per event
+            projects: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Arc<Project>, JobError> {
+        if let Some(p) = self.projects.get(&id).await {
+            return Ok(p);
+        }
+        let project = Arc::new(self.store.project_by_id(id).await.map_err(JobError::from)?);
+        self.projects.insert(id, project.clone()).await;
+        Ok(project)
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Retrying later may succeed (the database is down, a deadlock, …).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying can never succeed: dead-letter at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// The job's project no longer exists: nothing to do.
+    #[error("project {0} no longer exists")]
+    ProjectGone(ProjectId),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            JobError::Transient(e.to_string())
+        } else {
+            JobError::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<BatchError> for JobError {
+    fn from(e: BatchError) -> Self {
+        if e.is_transient() {
+            JobError::Transient(e.to_string())
+        } else {
+            JobError::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<ItemError> for JobError {
+    fn from(e: ItemError) -> Self {
+        JobError::Permanent(e.to_string())
+    }
+}
+
+/// What one job did, for logs, metrics and follow-ups.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    pub outcomes: Vec<DigestOutcome>,
+    pub other_items: usize,
+}
+
+/// Digests every item of a job. Idempotent: events are keyed by
+/// `(project, event_id)` and attachments by their path, so running a job
+/// again after a crash changes nothing that was already written.
+pub async fn process(job: &IngestJob, ctx: &JobContext) -> Result<JobReport, JobError> {
+    if job.format != JOB_FORMAT {
+        return Err(JobError::Permanent(format!(
+            "unknown job format {} (this worker reads {JOB_FORMAT})",
+            job.format
+        )));
+    }
+    let project = match ctx.project(job.project_id).await {
+        Ok(p) => p,
+        Err(JobError::Permanent(_)) => return Err(JobError::ProjectGone(job.project_id)),
+        Err(e) => return Err(e),
+    };
+
+    // events first (concurrently, so they share digest batches), then what
+    // refers to them
+    let mut events = Vec::new();
+    for item in &job.items {
+        let (event_id, payload) = match item {
+            JobItem::Event { event_id, payload }
+            | JobItem::Transaction { event_id, payload }
+            | JobItem::Security { event_id, payload } => (*event_id, payload),
+            _ => continue,
+        };
+        let mut event = Event::from_json(payload.as_bytes())
+            .map_err(|e| JobError::Permanent(format!("event {event_id}: invalid JSON: {e}")))?;
+        event.event_id = Some(event_id);
+        let input =
+            corral_core::prepare(project.id, &project.grouping_config, event, job.received_at);
+        events.push(ctx.batcher.digest(input));
+    }
+    let outcomes = try_join_all(events).await?;
+
+    let mut report = JobReport {
+        outcomes,
+        other_items: 0,
+    };
+    let (pid, at) = (job.project_id, job.received_at);
+    for item in &job.items {
+        match item {
+            JobItem::Event { .. } | JobItem::Transaction { .. } | JobItem::Security { .. } => {
+                continue;
+            }
+            JobItem::Attachment(a) => {
+                ctx.store
+                    .add_attachment(&AttachmentRecord {
+                        project_id: pid,
+                        event_id: a.event_id,
+                        name: a.name.clone(),
+                        content_type: a.content_type.clone(),
+                        attachment_type: a.attachment_type.clone(),
+                        size: a.size as i64,
+                        path: a.path.clone(),
+                        created_at: at,
+                    })
+                    .await?;
+            }
+            JobItem::Session { payload } => {
+                if let Some(counts) = items::session(pid, payload, at)? {
+                    ctx.store.add_session_counts(&[counts]).await?;
+                }
+            }
+            JobItem::Sessions { payload } => {
+                let counts = items::sessions(pid, payload, ctx.max_sessions_per_envelope)?;
+                if !counts.is_empty() {
+                    ctx.store.add_session_counts(&counts).await?;
+                }
+            }
+            JobItem::ClientReport { payload } => {
+                let discards = items::client_report(pid, payload, at)?;
+                if !discards.is_empty() {
+                    ctx.store.add_client_discards(&discards).await?;
+                }
+            }
+            JobItem::CheckIn { payload } => {
+                ctx.store
+                    .add_check_in(&items::check_in(pid, payload, at)?)
+                    .await?;
+            }
+            JobItem::UserReport { payload } => {
+                ctx.store
+                    .add_user_report(&items::user_report(pid, payload, at)?)
+                    .await?;
+            }
+            JobItem::Feedback { event_id, payload } => {
+                ctx.store
+                    .add_user_report(&items::feedback(pid, *event_id, payload, at)?)
+                    .await?;
+            }
+        }
+        report.other_items += 1;
+    }
+    Ok(report)
+}
+
+/// What to do with a job that failed on attempt `attempt` (1-based).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Disposition {
+    Retry,
+    DeadLetter,
+    Drop,
+}
+
+pub fn disposition(error: &JobError, attempt: u32, max_attempts: u32) -> Disposition {
+    match error {
+        JobError::ProjectGone(_) => Disposition::Drop,
+        JobError::Permanent(_) => Disposition::DeadLetter,
+        JobError::Transient(_) if attempt >= max_attempts => Disposition::DeadLetter,
+        JobError::Transient(_) => Disposition::Retry,
+    }
+}
+
+/// Runs a job to its end state: `Ok` when it is done, dead-lettered or
+/// dropped (the queue may forget it); `Err` when it should be retried.
+pub async fn run_job(job: &IngestJob, ctx: &JobContext, attempt: u32) -> Result<(), JobError> {
+    let started = std::time::Instant::now();
+    let result = process(job, ctx).await;
+    metrics::histogram!("corral_job_seconds").record(started.elapsed().as_secs_f64());
+    let error = match result {
+        Ok(report) => {
+            record(&report, job);
+            metrics::counter!("corral_jobs_total", "result" => "done").increment(1);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    match disposition(&error, attempt, ctx.max_attempts) {
+        Disposition::Retry => {
+            tracing::warn!(job.id = %job.job_id, attempt, error = %error, "job failed, will retry");
+            metrics::counter!("corral_jobs_total", "result" => "retry").increment(1);
+            Err(error)
+        }
+        Disposition::Drop => {
+            tracing::info!(job.id = %job.job_id, error = %error, "job dropped");
+            metrics::counter!("corral_jobs_total", "result" => "dropped").increment(1);
+            Ok(())
+        }
+        Disposition::DeadLetter => {
+            let payload = serde_json::to_string(job)
+                .map_err(|e| JobError::Permanent(format!("job not serializable: {e}")))?;
+            ctx.store
+                .add_dead_letter(
+                    &ctx.queue_name,
+                    &payload,
+                    &error.to_string(),
+                    attempt as i32,
+                )
+                .await
+                .map_err(|e| JobError::Transient(format!("dead-lettering failed: {e}")))?;
+            tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %error, "job dead-lettered");
+            metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
+            Ok(())
+        }
+    }
+}
+
+fn record(report: &JobReport, job: &IngestJob) {
+    for o in &report.outcomes {
+        if !o.inserted {
+            metrics::counter!("corral_events_duplicate_total").increment(1);
+            continue;
+        }
+        metrics::counter!("corral_events_digested_total").increment(1);
+        if o.new_issue {
+            metrics::counter!("corral_issues_new_total").increment(1);
+            tracing::info!(project.id = job.project_id, issue.id = ?o.issue_id, event.id = %o.event_id, "new issue");
+        }
+        if o.regressed {
+            metrics::counter!("corral_issues_regressed_total").increment(1);
+            tracing::info!(project.id = job.project_id, issue.id = ?o.issue_id, event.id = %o.event_id, "issue regressed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_retried_until_the_last_attempt() {
+        let t = JobError::Transient("db down".into());
+        assert_eq!(disposition(&t, 1, 3), Disposition::Retry);
+        assert_eq!(disposition(&t, 2, 3), Disposition::Retry);
+        assert_eq!(disposition(&t, 3, 3), Disposition::DeadLetter);
+        let p = JobError::Permanent("bad json".into());
+        assert_eq!(disposition(&p, 1, 3), Disposition::DeadLetter);
+        assert_eq!(
+            disposition(&JobError::ProjectGone(4), 1, 3),
+            Disposition::Drop
+        );
+    }
+}

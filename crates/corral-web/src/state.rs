@@ -1,0 +1,125 @@
+//! What every request handler shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use corral_core::SharedStore;
+use corral_core::StoreError;
+use corral_core::config::Config;
+use corral_core::model::KeyAuth;
+use corral_core::quota::Quotas;
+use corral_jobs::JobQueue;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::health::Readiness;
+use crate::ingest::body::MemoryBudget;
+
+/// Shared state of the web server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: SharedStore,
+    pub queue: JobQueue,
+    pub quotas: Arc<dyn Quotas>,
+    pub config: Arc<Config>,
+    pub budget: MemoryBudget,
+    pub attachments_dir: PathBuf,
+    pub readiness: Readiness,
+    pub metrics: Option<PrometheusHandle>,
+    /// Jobs waiting in the queue, refreshed in the background.
+    backlog: Arc<AtomicU64>,
+    /// Public key -> the key (or `None`: unknown), for a short while, so
+    /// ingest does not ask the database per event and an unknown-key flood
+    /// does not reach it either.
+    keys: moka::future::Cache<String, Option<Arc<KeyAuth>>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// How long a key's state (active, limits) may be stale in a web process.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl AppState {
+    pub fn new(
+        store: SharedStore,
+        queue: JobQueue,
+        quotas: Arc<dyn Quotas>,
+        config: Arc<Config>,
+        metrics: Option<PrometheusHandle>,
+    ) -> AppState {
+        let budget = MemoryBudget::new(config.ingest.memory_budget_bytes);
+        let readiness = Readiness::new(store.clone(), Some(queue.clone()));
+        AppState(Arc::new(Inner {
+            attachments_dir: config.attachments_dir(),
+            store,
+            queue,
+            quotas,
+            budget,
+            readiness,
+            metrics,
+            backlog: Arc::new(AtomicU64::new(0)),
+            keys: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+            config,
+        }))
+    }
+
+    /// The key for a public key: `Ok(None)` when it does not exist.
+    pub async fn key_auth(&self, public_key: &str) -> Result<Option<Arc<KeyAuth>>, StoreError> {
+        if let Some(hit) = self.keys.get(public_key).await {
+            return Ok(hit);
+        }
+        let found = match self.store.key_auth(public_key).await {
+            Ok(k) => Some(Arc::new(k)),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        self.keys
+            .insert(public_key.to_string(), found.clone())
+            .await;
+        Ok(found)
+    }
+
+    /// Forgets cached keys (after a key was changed in this process).
+    pub fn forget_keys(&self) {
+        self.keys.invalidate_all();
+    }
+
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the queue backlog figure fresh until the state is dropped.
+    pub fn spawn_backlog_monitor(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                match inner.queue.depth().await {
+                    Ok(depth) => {
+                        inner.backlog.store(depth.backlog(), Ordering::Relaxed);
+                        metrics::gauge!("corral_queue_pending").set(depth.pending as f64);
+                        metrics::gauge!("corral_queue_scheduled").set(depth.scheduled as f64);
+                        metrics::gauge!("corral_queue_running").set(depth.running as f64);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading queue depth failed"),
+                }
+                metrics::gauge!("corral_ingest_memory_bytes")
+                    .set(inner.budget.in_use_bytes() as f64);
+            }
+        })
+    }
+}
