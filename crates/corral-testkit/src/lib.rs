@@ -1,1 +1,31 @@
 //! Test support: throwaway databases, running servers, SDK drivers.
+//!
+//! - [`TestPg`], [`TestSqlite`]: a fresh database per test.
+//! - [`Process`], [`bin`]: Corral's binaries as real processes.
+//! - [`Embedded`], [`Cluster`]: the two shapes started as a user would, and
+//!   [`Api`], a small REST client to look at what they stored.
+//! - [`sdk`]: the real Sentry SDKs (Python, Node, sentry-cli).
+//! - [`test_queue_name`], [`redis_url`]: isolation on a shared Redis.
+
+mod db;
+mod process;
+pub mod sdk;
+mod server;
+
+pub use db::{TestPg, TestSqlite};
+pub use process::{Process, bin, free_port};
+pub use server::{ADMIN_PASSWORD, Api, Cluster, Embedded, count_of, run_cli};
+
+/// A queue name (and Redis key namespace) no other test uses.
+pub fn test_queue_name() -> String {
+    format!("corral-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The Redis the tests use (`REDIS_URL`, set by `cargo xtask test`).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "REDIS_URL is not set: set it to a Redis URL or run the tests with `cargo xtask test`"
+        )
+    })
+}

@@ -1,0 +1,521 @@
+//! Organizations, users, teams, projects, keys and API tokens on SQLite.
+
+use chrono::Utc;
+use corral_core::model::*;
+use corral_core::{NewProject, NewUser, StoreError, StoreResult};
+use sqlx::SqlitePool;
+
+use super::rows::ms;
+use super::rows::{self, project_columns};
+use crate::error::{db, db_err, found};
+use crate::validate;
+
+pub(super) async fn create_organization(
+    pool: &SqlitePool,
+    slug: &str,
+    name: &str,
+) -> StoreResult<Organization> {
+    validate::slug("slug", slug)?;
+    let row = sqlx::query(
+        "INSERT INTO organizations (slug, name, created_at) VALUES (?1, ?2, ?3) \
+         RETURNING id, slug, name, created_at",
+    )
+    .bind(slug)
+    .bind(name)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("organization"))?;
+    rows::organization(&row)
+}
+
+pub(super) async fn organization_by_slug(
+    pool: &SqlitePool,
+    slug: &str,
+) -> StoreResult<Organization> {
+    let row = sqlx::query("SELECT id, slug, name, created_at FROM organizations WHERE slug = ?1")
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err("organization"))?;
+    rows::organization(&row)
+}
+
+pub(super) async fn list_organizations(pool: &SqlitePool) -> StoreResult<Vec<Organization>> {
+    sqlx::query("SELECT id, slug, name, created_at FROM organizations ORDER BY slug")
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}
+
+pub(super) async fn create_user(pool: &SqlitePool, user: NewUser) -> StoreResult<User> {
+    validate::email(&user.email)?;
+    let row = sqlx::query(
+        "INSERT INTO users (email, name, password_hash, is_superuser, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         RETURNING id, email, name, password_hash, is_superuser, is_active, created_at",
+    )
+    .bind(user.email.trim())
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(user.is_superuser)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("user with this email"))?;
+    rows::user(&row)
+}
+
+pub(super) async fn user_by_id(pool: &SqlitePool, id: UserId) -> StoreResult<User> {
+    let row = sqlx::query(
+        "SELECT id, email, name, password_hash, is_superuser, is_active, created_at \
+         FROM users WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("user"))?;
+    rows::user(&row)
+}
+
+pub(super) async fn user_by_email(pool: &SqlitePool, email: &str) -> StoreResult<User> {
+    let row = sqlx::query(
+        "SELECT id, email, name, password_hash, is_superuser, is_active, created_at \
+         FROM users WHERE lower(email) = lower(?1)",
+    )
+    .bind(email.trim())
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("user"))?;
+    rows::user(&row)
+}
+
+pub(super) async fn set_password_hash(
+    pool: &SqlitePool,
+    user_id: UserId,
+    hash: &str,
+) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE users SET password_hash = ?2 WHERE id = ?1")
+        .bind(user_id)
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "user")
+}
+
+pub(super) async fn count_users(pool: &SqlitePool) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(pool)
+        .await
+        .map_err(db)
+}
+
+pub(super) async fn set_membership(
+    pool: &SqlitePool,
+    org_id: OrgId,
+    user_id: UserId,
+    role: Role,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(ms(Utc::now()))
+    .execute(pool)
+    .await
+    .map_err(db_err("membership"))?;
+    Ok(())
+}
+
+pub(super) async fn memberships_of_user(
+    pool: &SqlitePool,
+    user_id: UserId,
+) -> StoreResult<Vec<Membership>> {
+    sqlx::query(
+        "SELECT org_id, user_id, role, created_at FROM memberships \
+         WHERE user_id = ?1 ORDER BY org_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::membership)
+    .collect()
+}
+
+pub(super) async fn create_team(
+    pool: &SqlitePool,
+    org_id: OrgId,
+    slug: &str,
+    name: &str,
+) -> StoreResult<Team> {
+    validate::slug("slug", slug)?;
+    let row = sqlx::query(
+        "INSERT INTO teams (org_id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4) \
+         RETURNING id, org_id, slug, name, created_at",
+    )
+    .bind(org_id)
+    .bind(slug)
+    .bind(name)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("team"))?;
+    rows::team(&row)
+}
+
+pub(super) async fn list_teams(pool: &SqlitePool, org_id: OrgId) -> StoreResult<Vec<Team>> {
+    sqlx::query(
+        "SELECT id, org_id, slug, name, created_at FROM teams WHERE org_id = ?1 ORDER BY slug",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::team)
+    .collect()
+}
+
+pub(super) async fn add_team_member(
+    pool: &SqlitePool,
+    team_id: TeamId,
+    user_id: UserId,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO team_members (team_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .execute(pool)
+    .await
+    .map_err(db_err("team member"))?;
+    Ok(())
+}
+
+pub(super) async fn add_project_team(
+    pool: &SqlitePool,
+    project_id: ProjectId,
+    team_id: TeamId,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO project_teams (project_id, team_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(team_id)
+    .execute(pool)
+    .await
+    .map_err(db_err("project team"))?;
+    Ok(())
+}
+
+pub(super) async fn create_project(pool: &SqlitePool, project: NewProject) -> StoreResult<Project> {
+    validate::slug("slug", &project.slug)?;
+    let id: ProjectId = sqlx::query_scalar(
+        "INSERT INTO projects (org_id, slug, name, platform, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    )
+    .bind(project.org_id)
+    .bind(&project.slug)
+    .bind(&project.name)
+    .bind(&project.platform)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("project"))?;
+    project_by_id(pool, id).await
+}
+
+pub(super) async fn project_by_id(pool: &SqlitePool, id: ProjectId) -> StoreResult<Project> {
+    let row = sqlx::query(concat!("SELECT ", project_columns!(), " WHERE p.id = ?1"))
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err("project"))?;
+    rows::project(&row)
+}
+
+pub(super) async fn project_by_slug(
+    pool: &SqlitePool,
+    org_slug: &str,
+    slug: &str,
+) -> StoreResult<Project> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        project_columns!(),
+        " WHERE o.slug = ?1 AND p.slug = ?2"
+    ))
+    .bind(org_slug)
+    .bind(slug)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("project"))?;
+    rows::project(&row)
+}
+
+pub(super) async fn list_projects(
+    pool: &SqlitePool,
+    org_id: Option<OrgId>,
+) -> StoreResult<Vec<Project>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        project_columns!(),
+        " WHERE ?1 IS NULL OR p.org_id = ?1 ORDER BY o.slug, p.slug"
+    ))
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::project)
+    .collect()
+}
+
+pub(super) async fn projects_for_user(
+    pool: &SqlitePool,
+    user_id: UserId,
+) -> StoreResult<Vec<Project>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        project_columns!(),
+        " WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = ?1 AND u.is_superuser) \
+           OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = ?1 AND m.org_id = p.org_id) \
+         ORDER BY o.slug, p.slug"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::project)
+    .collect()
+}
+
+pub(super) async fn set_project_retention(
+    pool: &SqlitePool,
+    id: ProjectId,
+    days: Option<i32>,
+) -> StoreResult<()> {
+    validate::retention(days)?;
+    let done = sqlx::query("UPDATE projects SET retention_days = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(days)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project")
+}
+
+pub(super) async fn set_project_rate_limit(
+    pool: &SqlitePool,
+    id: ProjectId,
+    limit: RateLimit,
+) -> StoreResult<()> {
+    validate::rate_limit(&limit)?;
+    let done = sqlx::query(
+        "UPDATE projects SET rate_limit_per_minute = ?2, rate_limit_per_hour = ?3 WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(limit.per_minute)
+    .bind(limit.per_hour)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    found(done.rows_affected(), "project")
+}
+
+pub(super) async fn create_project_key(
+    pool: &SqlitePool,
+    project_id: ProjectId,
+    label: &str,
+    limit: RateLimit,
+) -> StoreResult<ProjectKey> {
+    validate::rate_limit(&limit)?;
+    let row = sqlx::query(
+        "INSERT INTO project_keys \
+           (project_id, public_key, label, rate_limit_per_minute, rate_limit_per_hour, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         RETURNING id, project_id, public_key, label, is_active, rate_limit_per_minute, \
+                   rate_limit_per_hour, created_at",
+    )
+    .bind(project_id)
+    .bind(crate::keys::new_public_key())
+    .bind(label)
+    .bind(limit.per_minute)
+    .bind(limit.per_hour)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("project key"))?;
+    rows::project_key(&row)
+}
+
+pub(super) async fn list_project_keys(
+    pool: &SqlitePool,
+    project_id: ProjectId,
+) -> StoreResult<Vec<ProjectKey>> {
+    sqlx::query(
+        "SELECT id, project_id, public_key, label, is_active, rate_limit_per_minute, \
+                rate_limit_per_hour, created_at \
+         FROM project_keys WHERE project_id = ?1 ORDER BY id",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::project_key)
+    .collect()
+}
+
+pub(super) async fn set_key_active(
+    pool: &SqlitePool,
+    key_id: KeyId,
+    active: bool,
+) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE project_keys SET is_active = ?2 WHERE id = ?1")
+        .bind(key_id)
+        .bind(active)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project key")
+}
+
+pub(super) async fn set_key_rate_limit(
+    pool: &SqlitePool,
+    key_id: KeyId,
+    limit: RateLimit,
+) -> StoreResult<()> {
+    validate::rate_limit(&limit)?;
+    let done = sqlx::query(
+        "UPDATE project_keys SET rate_limit_per_minute = ?2, rate_limit_per_hour = ?3 \
+         WHERE id = ?1",
+    )
+    .bind(key_id)
+    .bind(limit.per_minute)
+    .bind(limit.per_hour)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    found(done.rows_affected(), "project key")
+}
+
+pub(super) async fn key_auth(pool: &SqlitePool, public_key: &str) -> StoreResult<KeyAuth> {
+    let row = sqlx::query(
+        "SELECT k.id, k.project_id, k.public_key, k.label, k.is_active, k.rate_limit_per_minute, \
+                k.rate_limit_per_hour, k.created_at, \
+                p.rate_limit_per_minute AS project_per_minute, \
+                p.rate_limit_per_hour AS project_per_hour \
+         FROM project_keys k JOIN projects p ON p.id = k.project_id \
+         WHERE k.public_key = ?1",
+    )
+    .bind(public_key)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("project key"))?;
+    let key = rows::project_key(&row)?;
+    Ok(KeyAuth {
+        project_id: key.project_id,
+        key,
+        project_rate_limit: RateLimit {
+            per_minute: rows::get(&row, "project_per_minute")?,
+            per_hour: rows::get(&row, "project_per_hour")?,
+        },
+    })
+}
+
+pub(super) async fn create_api_token(
+    pool: &SqlitePool,
+    user_id: UserId,
+    name: &str,
+    scopes: &[String],
+    token_sha256: &str,
+) -> StoreResult<ApiToken> {
+    validate::sha256_hex(token_sha256)?;
+    let row = sqlx::query(
+        "INSERT INTO api_tokens (user_id, name, scopes, token_sha256, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         RETURNING id, user_id, name, scopes, created_at, last_used_at",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(
+        serde_json::to_string(scopes).map_err(|e| StoreError::Invalid {
+            field: "scopes",
+            reason: e.to_string(),
+        })?,
+    )
+    .bind(token_sha256)
+    .bind(ms(Utc::now()))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("api token"))?;
+    rows::api_token(&row)
+}
+
+pub(super) async fn api_token_by_hash(
+    pool: &SqlitePool,
+    token_sha256: &str,
+) -> StoreResult<ApiToken> {
+    let now = ms(Utc::now());
+    // Recording every use would write on every API request; a minute's
+    // precision is plenty for "last used".
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1 \
+         AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)",
+    )
+    .bind(token_sha256)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    let row = sqlx::query(
+        "SELECT id, user_id, name, scopes, created_at, last_used_at FROM api_tokens \
+         WHERE token_sha256 = ?1",
+    )
+    .bind(token_sha256)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("api token"))?;
+    rows::api_token(&row)
+}
+
+pub(super) async fn list_api_tokens(
+    pool: &SqlitePool,
+    user_id: UserId,
+) -> StoreResult<Vec<ApiToken>> {
+    sqlx::query(
+        "SELECT id, user_id, name, scopes, created_at, last_used_at FROM api_tokens \
+         WHERE user_id = ?1 ORDER BY id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::api_token)
+    .collect()
+}
+
+pub(super) async fn delete_api_token(
+    pool: &SqlitePool,
+    user_id: UserId,
+    token_id: TokenId,
+) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
+        .bind(token_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "api token")
+}

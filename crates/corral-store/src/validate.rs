@@ -1,0 +1,77 @@
+//! Checks on input both backends apply before writing, so bad input gets the
+//! same typed error everywhere.
+
+use corral_core::model::RateLimit;
+use corral_core::{StoreError, StoreResult};
+
+/// Sentry's slug rule: lowercase letters, digits, `-` and `_`, at most 50.
+pub(crate) fn slug(field: &'static str, slug: &str) -> StoreResult<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 50
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field,
+            reason: format!("{slug:?} must be 1 to 50 lowercase letters, digits, '-' or '_'"),
+        })
+    }
+}
+
+pub(crate) fn email(email: &str) -> StoreResult<()> {
+    let email = email.trim();
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && email.len() <= 254 => {
+            Ok(())
+        }
+        _ => Err(StoreError::Invalid {
+            field: "email",
+            reason: format!("{email:?} is not an email address"),
+        }),
+    }
+}
+
+pub(crate) fn retention(days: Option<i32>) -> StoreResult<()> {
+    match days {
+        Some(d) if d < 1 => Err(StoreError::Invalid {
+            field: "retention_days",
+            reason: format!("must be at least 1, got {d}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn rate_limit(limit: &RateLimit) -> StoreResult<()> {
+    for (field, value) in [
+        ("rate_limit.per_minute", limit.per_minute),
+        ("rate_limit.per_hour", limit.per_hour),
+    ] {
+        if let Some(v) = value
+            && v < 0
+        {
+            return Err(StoreError::Invalid {
+                field,
+                reason: format!("must not be negative, got {v}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn sha256_hex(hash: &str) -> StoreResult<()> {
+    if hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field: "token_sha256",
+            reason: "must be 64 lowercase hex digits".into(),
+        })
+    }
+}
