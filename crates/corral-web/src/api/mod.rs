@@ -198,9 +198,20 @@ async fn list_issues(
         .iter()
         .map(|i| shapes::issue(i, &project, &base_url))
         .collect();
-    let mut page_url = format!("{base_url}/api/0/projects/{org}/{slug}/issues/");
+    // the links keep the request's query, sort and page size: clients follow them as given
+    let mut kept = Vec::new();
     if let Some(q) = &params.query {
-        page_url.push_str(&format!("?query={}", urlencode(q)));
+        kept.push(format!("query={}", urlencode(q)));
+    }
+    if let Some(s) = &params.sort {
+        kept.push(format!("sort={}", urlencode(s)));
+    }
+    if params.limit.is_some() {
+        kept.push(format!("limit={limit}"));
+    }
+    let mut page_url = format!("{base_url}/api/0/projects/{org}/{slug}/issues/");
+    if !kept.is_empty() {
+        page_url.push_str(&format!("?{}", kept.join("&")));
     }
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&link_header(&page_url, next)) {
@@ -394,11 +405,14 @@ async fn list_issue_events(
             }
         })
         .collect();
-    let url = format!(
-        "{}/api/0/issues/{}/events/",
+    let mut url = format!(
+        "{}/api/0/issues/{}/events/?limit={limit}",
         base_url(&state, &headers),
         issue.id
     );
+    if full {
+        url.push_str("&full=true");
+    }
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&link_header(&url, next)) {
         response.headers_mut().insert(header::LINK, v);

@@ -154,6 +154,10 @@ struct EventPeek {
 }
 
 fn peek_event(payload: &[u8]) -> Result<EventPeek, IngestError> {
+    // serde also reads a struct from a JSON array: check for an object first
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(IngestError::InvalidEvent("not a JSON object".into()));
+    }
     serde_json::from_slice::<EventPeek>(payload)
         .map_err(|e| IngestError::InvalidEvent(format!("not a JSON object: {e}")))
 }
