@@ -341,6 +341,43 @@ pub struct Issue {
     pub ignore_count: Option<i64>,
     /// `times_seen` when the ignore-count window began.
     pub ignore_count_base: Option<i64>,
+    /// Who looks after it: a member or a team of the organization.
+    pub assignee: Option<Assignee>,
+    /// How many comments it has (kept in step by the store).
+    pub num_comments: i64,
+}
+
+/// Whom an issue is assigned to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignee {
+    User(UserId),
+    Team(TeamId),
+}
+
+impl fmt::Display for Assignee {
+    /// Sentry's actor id: `user:ID` or `team:ID`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Assignee::User(id) => write!(f, "user:{id}"),
+            Assignee::Team(id) => write!(f, "team:{id}"),
+        }
+    }
+}
+
+impl FromStr for Assignee {
+    type Err = String;
+    /// Sentry's actor id: `user:ID` or `team:ID`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an actor id (expected user:ID or team:ID)");
+        let (kind, id) = s.split_once(':').ok_or_else(bad)?;
+        let id: i64 = id.parse().map_err(|_| bad())?;
+        match kind {
+            "user" => Ok(Assignee::User(id)),
+            "team" => Ok(Assignee::Team(id)),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// Sentry's short id, e.g. `BACKEND-3A`: the project slug upper-cased and the
@@ -402,6 +439,57 @@ pub struct CountBucket {
     pub count: i64,
 }
 
+/// A signed-in browser session. The store keeps only the SHA-256 of the
+/// cookie's secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: UserId,
+    /// Random per session; every form of the session carries it.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An invitation to join an organization; the link's secret is kept only as
+/// its SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: i64,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    /// `None` once the inviting user is gone.
+    pub invited_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A comment on an issue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: i64,
+    pub issue_id: IssueId,
+    /// `None` once the author's account is gone.
+    pub user_id: Option<UserId>,
+    /// The author's name (or email when the name is empty); kept when the
+    /// account is gone.
+    pub user_name: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member of an organization with their role and the organization's teams
+/// they belong to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+    /// Ascending.
+    pub teams: Vec<TeamId>,
+    /// When they joined.
+    pub created_at: DateTime<Utc>,
+}
+
 /// A job that could never be processed, kept for an admin to look at and replay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -424,6 +512,16 @@ mod tests {
         assert_eq!(format_short_id("backend", 31), "BACKEND-Z");
         assert_eq!(format_short_id("backend", 32), "BACKEND-10");
         assert_eq!(format_short_id("web-app", 106), "WEB-APP-3A");
+    }
+
+    #[test]
+    fn assignees_as_actor_ids() {
+        assert_eq!(Assignee::User(7).to_string(), "user:7");
+        assert_eq!("team:12".parse::<Assignee>(), Ok(Assignee::Team(12)));
+        assert_eq!("user:3".parse::<Assignee>(), Ok(Assignee::User(3)));
+        for bad in ["user", "user:", "user:x", "group:1", "7", ""] {
+            assert!(bad.parse::<Assignee>().is_err(), "{bad}");
+        }
     }
 
     #[test]

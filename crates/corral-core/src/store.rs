@@ -150,10 +150,23 @@ pub struct IssueQuery {
     pub last_seen_after: Option<DateTime<Utc>>,
     /// Case-insensitive substring over title and culprit.
     pub text: Option<String>,
+    pub assigned: Option<AssignedFilter>,
     pub sort: IssueSort,
     pub cursor: Option<IssueCursor>,
     /// At most this many (the store caps it at 1000).
     pub limit: u32,
+}
+
+/// Issues by whom they are assigned to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AssignedFilter {
+    To(Assignee),
+    /// Assigned to any of these (`assigned:me` is the user and their
+    /// teams); an empty list matches nothing.
+    ToAnyOf(Vec<Assignee>),
+    /// Assigned to anyone.
+    Assigned,
+    Unassigned,
 }
 
 /// A status change asked by a user or the API.
@@ -185,6 +198,9 @@ pub struct PurgeReport {
     pub events_deleted: u64,
     pub issues_deleted: u64,
     pub partitions_dropped: u64,
+    /// Files of the attachment records purged, relative to the attachments
+    /// directory, for the caller to delete.
+    pub attachment_paths: Vec<String>,
 }
 
 /// An attachment written to disk by ingest, recorded against its event.
@@ -289,13 +305,120 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> StoreResult<User>;
     async fn set_password_hash(&self, user_id: UserId, hash: &str) -> StoreResult<()>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Adds a member or changes an existing member's role.
+    /// Changes a user's name (1 to 200 characters, trimmed).
+    async fn update_user(&self, user_id: UserId, name: &str) -> StoreResult<User>;
+    /// Deactivating a user also ends all their sessions.
+    async fn set_user_active(&self, user_id: UserId, active: bool) -> StoreResult<()>;
+    async fn organization_by_id(&self, id: OrgId) -> StoreResult<Organization>;
+    /// Changes an organization's name (1 to 200 characters, trimmed); the slug stays.
+    async fn rename_organization(&self, id: OrgId, name: &str) -> StoreResult<Organization>;
+    /// Adds a member or changes an existing member's role. Demoting the
+    /// organization's last owner is `Invalid` (field `role`).
     async fn set_membership(&self, org_id: OrgId, user_id: UserId, role: Role) -> StoreResult<()>;
     async fn memberships_of_user(&self, user_id: UserId) -> StoreResult<Vec<Membership>>;
+    /// The organization's members with their roles and team ids, by email.
+    async fn list_members(&self, org_id: OrgId) -> StoreResult<Vec<Member>>;
+    /// Removes a member: they also leave the organization's teams, and the
+    /// organization's issues assigned to them become unassigned. Removing
+    /// the last owner is `Invalid` (field `role`); `NotFound` when the user
+    /// is not a member.
+    async fn remove_membership(&self, org_id: OrgId, user_id: UserId) -> StoreResult<()>;
     async fn create_team(&self, org_id: OrgId, slug: &str, name: &str) -> StoreResult<Team>;
     async fn list_teams(&self, org_id: OrgId) -> StoreResult<Vec<Team>>;
+    async fn team_by_slug(&self, org_id: OrgId, slug: &str) -> StoreResult<Team>;
+    /// Deletes a team with its memberships and project links; its issues
+    /// become unassigned.
+    async fn delete_team(&self, team_id: TeamId) -> StoreResult<()>;
     async fn add_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()>;
+    /// `NotFound` when the user is not in the team.
+    async fn remove_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()>;
+    /// By email.
+    async fn team_members(&self, team_id: TeamId) -> StoreResult<Vec<User>>;
+    /// The teams of every organization the user is in, by organization and slug.
+    async fn teams_of_user(&self, user_id: UserId) -> StoreResult<Vec<Team>>;
     async fn add_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()>;
+    /// `NotFound` when the project is not linked to the team.
+    async fn remove_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()>;
+    /// By slug.
+    async fn project_teams(&self, project_id: ProjectId) -> StoreResult<Vec<Team>>;
+    /// (project, team) for every team link of the organization's projects, in
+    /// one query (access checks); projects without a team do not appear.
+    async fn project_team_map(&self, org_id: OrgId) -> StoreResult<Vec<(ProjectId, TeamId)>>;
+
+    // --- invitations -----------------------------------------------------------
+    /// Invites an email (stored by the SHA-256 of the link's secret). A
+    /// pending invitation of the same email (case-insensitive) to the same
+    /// organization is replaced, so its old link stops working.
+    async fn create_invitation(
+        &self,
+        org_id: OrgId,
+        email: &str,
+        role: Role,
+        token_sha256: &str,
+        invited_by: Option<UserId>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Invitation>;
+    /// Oldest first, expired ones included until purge removes them.
+    async fn list_invitations(&self, org_id: OrgId) -> StoreResult<Vec<Invitation>>;
+    /// `NotFound` when missing or expired at `now`.
+    async fn invitation_by_hash(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Invitation>;
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()>;
+
+    // --- sessions, login throttling, password resets ---------------------------
+    /// Stores a session by the SHA-256 of its cookie's secret.
+    async fn create_session(
+        &self,
+        token_sha256: &str,
+        user_id: UserId,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The session and its user; `NotFound` when missing or expired at
+    /// `now`. The caller refuses inactive users.
+    async fn session_by_hash(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Session, User)>;
+    /// Moves a session's expiry (sliding sessions).
+    async fn extend_session(
+        &self,
+        token_sha256: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Ends a session; succeeds when it is already gone (logging out twice).
+    async fn delete_session(&self, token_sha256: &str) -> StoreResult<()>;
+    /// Ends every session of the user but `except_sha256` (the one changing
+    /// the password); returns how many ended.
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except_sha256: Option<&str>,
+    ) -> StoreResult<u64>;
+    /// Counts a failed sign-in against `key` (`email:…`, `ip:…`) in the fixed
+    /// 15-minute window `now` falls in; returns the failures of that window.
+    async fn count_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64>;
+    /// Failures of `key` in the 15-minute window `now` falls in.
+    async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64>;
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+    /// Stores a password reset by the SHA-256 of its token.
+    async fn create_password_reset(
+        &self,
+        token_sha256: &str,
+        user_id: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Uses a reset token: returns its user and voids it together with the
+    /// user's other reset tokens. `NotFound` when missing, used or expired.
+    async fn take_password_reset(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UserId>;
 
     // --- projects and keys -------------------------------------------------------
     async fn create_project(&self, project: NewProject) -> StoreResult<Project>;
@@ -307,6 +430,18 @@ pub trait Store: Send + Sync + 'static {
     async fn projects_for_user(&self, user_id: UserId) -> StoreResult<Vec<Project>>;
     async fn set_project_retention(&self, id: ProjectId, days: Option<i32>) -> StoreResult<()>;
     async fn set_project_rate_limit(&self, id: ProjectId, limit: RateLimit) -> StoreResult<()>;
+    /// Changes a project's name (1 to 200 characters, trimmed) and platform; the slug stays.
+    async fn update_project(
+        &self,
+        id: ProjectId,
+        name: &str,
+        platform: Option<&str>,
+    ) -> StoreResult<Project>;
+    /// Deletes a project and everything of it: issues, events, keys, team
+    /// links, releases, attachment records and other items. Attachment
+    /// files live under `<project id>/` in the attachments directory, for the
+    /// caller to remove.
+    async fn delete_project(&self, id: ProjectId) -> StoreResult<()>;
     /// Creates a key with a fresh random 32-hex-digit public key.
     async fn create_project_key(
         &self,
@@ -317,6 +452,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_project_keys(&self, project_id: ProjectId) -> StoreResult<Vec<ProjectKey>>;
     async fn set_key_active(&self, key_id: KeyId, active: bool) -> StoreResult<()>;
     async fn set_key_rate_limit(&self, key_id: KeyId, limit: RateLimit) -> StoreResult<()>;
+    /// At most 200 characters.
+    async fn set_key_label(&self, key_id: KeyId, label: &str) -> StoreResult<()>;
+    async fn delete_project_key(&self, key_id: KeyId) -> StoreResult<()>;
+    async fn key_by_id(&self, key_id: KeyId) -> StoreResult<ProjectKey>;
     /// The key and its project's limits, for ingest. Inactive keys are
     /// returned too (ingest answers 403 for them, 401 for unknown keys).
     async fn key_auth(&self, public_key: &str) -> StoreResult<KeyAuth>;
@@ -350,8 +489,27 @@ pub trait Store: Send + Sync + 'static {
     async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue>;
     async fn issue_by_short_id(&self, project_id: ProjectId, short_id: i64) -> StoreResult<Issue>;
     async fn set_issue_status(&self, id: IssueId, change: StatusChange) -> StoreResult<Issue>;
-    /// Deletes an issue with its events, hashes and counts.
+    /// Deletes an issue with its events, hashes, counts and comments.
+    /// Attachment records stay until purge (by when they were received).
     async fn delete_issue(&self, id: IssueId) -> StoreResult<()>;
+    /// Applies one status change to many issues; returns how many exist.
+    async fn set_issues_status(&self, ids: &[IssueId], change: StatusChange) -> StoreResult<u64>;
+    /// [`Store::delete_issue`] for many; returns how many were deleted.
+    async fn delete_issues(&self, ids: &[IssueId]) -> StoreResult<u64>;
+    /// Assigns to a user (a member of the issue's organization, or a
+    /// superuser) or a team of the organization (`Invalid`, field
+    /// `assignee`, otherwise), or unassigns with `None`.
+    async fn assign_issue(&self, id: IssueId, assignee: Option<Assignee>) -> StoreResult<Issue>;
+    /// Adds a comment (1 to 10,000 characters, trimmed) and counts it in the
+    /// issue's `num_comments`.
+    async fn add_comment(
+        &self,
+        issue_id: IssueId,
+        user_id: UserId,
+        text: &str,
+    ) -> StoreResult<Comment>;
+    /// Oldest first.
+    async fn list_comments(&self, issue_id: IssueId) -> StoreResult<Vec<Comment>>;
     /// Newest first.
     async fn list_issue_events(
         &self,
@@ -369,6 +527,21 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CountBucket>>;
+    /// [`Store::issue_hourly_counts`] of many issues in one query (sparklines),
+    /// by issue id then hour.
+    async fn issues_hourly_counts(
+        &self,
+        ids: &[IssueId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(IssueId, CountBucket)>>;
+    /// The events of the issue just before and after `cursor` in the order
+    /// of (received_at, event_id): (older, newer), `None` at either end.
+    async fn adjacent_events(
+        &self,
+        issue_id: IssueId,
+        cursor: EventCursor,
+    ) -> StoreResult<(Option<Uuid>, Option<Uuid>)>;
 
     // --- other items -------------------------------------------------------------
     async fn add_attachment(&self, attachment: &AttachmentRecord) -> StoreResult<()>;
@@ -406,6 +579,10 @@ pub trait Store: Send + Sync + 'static {
     /// `times_seen`, tag value counts and hourly counts drop by what was
     /// deleted, and issues left without events are deleted. On PostgreSQL,
     /// day partitions older than every project's retention are dropped.
+    /// Attachment records (their paths are returned), session counts and
+    /// client reports (by hour), check-ins and user reports received
+    /// before the same cutoff go too, and so do expired sessions, password
+    /// resets and invitations and login-failure windows that have ended.
     async fn purge(&self, now: DateTime<Utc>, default_days: i32) -> StoreResult<PurgeReport>;
     /// Makes sure event partitions exist from `now`'s day to `days_ahead`
     /// days later (no-op on SQLite). Returns how many were created.

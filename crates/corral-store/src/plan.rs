@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
-use corral_core::model::{EventType, Issue, IssueId, IssueStatus, IssueSubstatus, ProjectId};
+use corral_core::model::{
+    Assignee, EventType, Issue, IssueId, IssueStatus, IssueSubstatus, ProjectId, TeamId, UserId,
+};
 use corral_core::{DigestInput, DigestOutcome, StatusChange, StoreError};
 use uuid::Uuid;
 
@@ -26,6 +28,14 @@ pub(crate) fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 
 pub(crate) fn day_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::days(1)).unwrap_or(t)
+}
+
+/// Failed sign-ins are counted in fixed windows of this length.
+pub(crate) const LOGIN_WINDOW: TimeDelta = Duration::minutes(15);
+
+/// The start of the login-failure window `t` falls in.
+pub(crate) fn login_window(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(LOGIN_WINDOW).unwrap_or(t)
 }
 
 /// Caps a caller's page size.
@@ -449,6 +459,40 @@ pub(crate) fn validate_status_change(change: &StatusChange) -> Result<(), StoreE
     Ok(())
 }
 
+/// Ids sorted and distinct: the order every writer locks issues in.
+pub(crate) fn sorted_ids(ids: &[IssueId]) -> Vec<IssueId> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// User ids and team ids of a list of assignees.
+pub(crate) fn split_assignees(list: &[Assignee]) -> (Vec<UserId>, Vec<TeamId>) {
+    let mut users = Vec::new();
+    let mut teams = Vec::new();
+    for a in list {
+        match a {
+            Assignee::User(id) => users.push(*id),
+            Assignee::Team(id) => teams.push(*id),
+        }
+    }
+    (users, teams)
+}
+
+/// The error for an assignee outside the issue's organization.
+pub(crate) fn foreign_assignee(assignee: Option<Assignee>) -> StoreError {
+    let who = match assignee {
+        Some(Assignee::User(id)) => format!("user {id} is not a member of"),
+        Some(Assignee::Team(id)) => format!("team {id} is not a team of"),
+        None => "nobody is outside".into(),
+    };
+    StoreError::Invalid {
+        field: "assignee",
+        reason: format!("{who} the issue's organization"),
+    }
+}
+
 /// Outcomes for a batch before anything is known: nothing inserted.
 pub(crate) fn blank_outcomes(batch: &[DigestInput]) -> Vec<DigestOutcome> {
     batch
@@ -489,6 +533,8 @@ pub(crate) fn seed_issue(seed: &BatchEvent<'_>) -> Issue {
         ignore_until: None,
         ignore_count: None,
         ignore_count_base: None,
+        assignee: None,
+        num_comments: 0,
     }
 }
 

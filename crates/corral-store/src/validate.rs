@@ -75,3 +75,28 @@ pub(crate) fn sha256_hex(hash: &str) -> StoreResult<()> {
         })
     }
 }
+
+/// A name or text a person typed: not blank, at most `max` characters
+/// (callers store it trimmed).
+pub(crate) fn text(field: &'static str, value: &str, max: usize) -> StoreResult<()> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(StoreError::Invalid {
+            field,
+            reason: "must not be empty".into(),
+        });
+    }
+    at_most(field, value, max)
+}
+
+/// At most `max` characters (may be empty).
+pub(crate) fn at_most(field: &'static str, value: &str, max: usize) -> StoreResult<()> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(StoreError::Invalid {
+            field,
+            reason: format!("must be at most {max} characters, got {n}"),
+        });
+    }
+    Ok(())
+}

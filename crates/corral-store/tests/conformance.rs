@@ -10,6 +10,7 @@ mod conformance {
     pub mod issues;
     pub mod items;
     pub mod schema;
+    pub mod signin;
     pub mod support;
     pub mod upkeep;
 }
@@ -85,6 +86,17 @@ conformance! {
             projects,
             project_keys_and_key_auth,
             api_tokens,
+            users_and_organizations_change,
+            members_roles_and_the_last_owner,
+            teams_and_project_links,
+            update_and_delete_projects,
+            key_labels_deletion_and_lookup,
+        },
+        signin::{
+            sessions_expire_and_end,
+            login_failures_count_in_fixed_windows,
+            password_resets_are_single_use,
+            invitations_expire_and_are_found_by_hash,
         },
         digest::{
             digest_creates_issues_and_counts,
@@ -108,8 +120,17 @@ conformance! {
             issue_filters,
             hourly_daily_counts_and_rollup,
             issue_events_paginate,
+            assignees_and_assigned_filters,
+            comments_are_counted,
+            bulk_status_and_delete,
+            hourly_counts_of_many_issues,
+            adjacent_events_walk_an_issue,
         },
-        upkeep::{purge_keeps_counters_consistent, ensure_partitions_ahead},
+        upkeep::{
+            purge_keeps_counters_consistent,
+            ensure_partitions_ahead,
+            purge_removes_old_items_and_expired_secrets,
+        },
         items::{
             attachments,
             session_counts,

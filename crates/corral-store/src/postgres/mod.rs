@@ -5,6 +5,7 @@ mod digest;
 mod issues;
 mod items;
 mod rows;
+mod signin;
 mod upkeep;
 
 use async_trait::async_trait;
@@ -137,11 +138,29 @@ impl Store for PgStore {
     async fn count_users(&self) -> StoreResult<i64> {
         accounts::count_users(&self.pool).await
     }
+    async fn update_user(&self, user_id: UserId, name: &str) -> StoreResult<User> {
+        accounts::update_user(&self.pool, user_id, name).await
+    }
+    async fn set_user_active(&self, user_id: UserId, active: bool) -> StoreResult<()> {
+        accounts::set_user_active(&self.pool, user_id, active).await
+    }
+    async fn organization_by_id(&self, id: OrgId) -> StoreResult<Organization> {
+        accounts::organization_by_id(&self.pool, id).await
+    }
+    async fn rename_organization(&self, id: OrgId, name: &str) -> StoreResult<Organization> {
+        accounts::rename_organization(&self.pool, id, name).await
+    }
     async fn set_membership(&self, org_id: OrgId, user_id: UserId, role: Role) -> StoreResult<()> {
         accounts::set_membership(&self.pool, org_id, user_id, role).await
     }
     async fn memberships_of_user(&self, user_id: UserId) -> StoreResult<Vec<Membership>> {
         accounts::memberships_of_user(&self.pool, user_id).await
+    }
+    async fn list_members(&self, org_id: OrgId) -> StoreResult<Vec<Member>> {
+        accounts::list_members(&self.pool, org_id).await
+    }
+    async fn remove_membership(&self, org_id: OrgId, user_id: UserId) -> StoreResult<()> {
+        accounts::remove_membership(&self.pool, org_id, user_id).await
     }
     async fn create_team(&self, org_id: OrgId, slug: &str, name: &str) -> StoreResult<Team> {
         accounts::create_team(&self.pool, org_id, slug, name).await
@@ -154,6 +173,122 @@ impl Store for PgStore {
     }
     async fn add_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()> {
         accounts::add_project_team(&self.pool, project_id, team_id).await
+    }
+    async fn team_by_slug(&self, org_id: OrgId, slug: &str) -> StoreResult<Team> {
+        accounts::team_by_slug(&self.pool, org_id, slug).await
+    }
+    async fn delete_team(&self, team_id: TeamId) -> StoreResult<()> {
+        accounts::delete_team(&self.pool, team_id).await
+    }
+    async fn remove_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()> {
+        accounts::remove_team_member(&self.pool, team_id, user_id).await
+    }
+    async fn team_members(&self, team_id: TeamId) -> StoreResult<Vec<User>> {
+        accounts::team_members(&self.pool, team_id).await
+    }
+    async fn teams_of_user(&self, user_id: UserId) -> StoreResult<Vec<Team>> {
+        accounts::teams_of_user(&self.pool, user_id).await
+    }
+    async fn remove_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()> {
+        accounts::remove_project_team(&self.pool, project_id, team_id).await
+    }
+    async fn project_teams(&self, project_id: ProjectId) -> StoreResult<Vec<Team>> {
+        accounts::project_teams(&self.pool, project_id).await
+    }
+    async fn project_team_map(&self, org_id: OrgId) -> StoreResult<Vec<(ProjectId, TeamId)>> {
+        accounts::project_team_map(&self.pool, org_id).await
+    }
+
+    async fn create_invitation(
+        &self,
+        org_id: OrgId,
+        email: &str,
+        role: Role,
+        token_sha256: &str,
+        invited_by: Option<UserId>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Invitation> {
+        signin::create_invitation(
+            &self.pool,
+            org_id,
+            email,
+            role,
+            token_sha256,
+            invited_by,
+            expires_at,
+        )
+        .await
+    }
+    async fn list_invitations(&self, org_id: OrgId) -> StoreResult<Vec<Invitation>> {
+        signin::list_invitations(&self.pool, org_id).await
+    }
+    async fn invitation_by_hash(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Invitation> {
+        signin::invitation_by_hash(&self.pool, token_sha256, now).await
+    }
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
+        signin::delete_invitation(&self.pool, id).await
+    }
+
+    async fn create_session(
+        &self,
+        token_sha256: &str,
+        user_id: UserId,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        signin::create_session(&self.pool, token_sha256, user_id, csrf_token, expires_at).await
+    }
+    async fn session_by_hash(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Session, User)> {
+        signin::session_by_hash(&self.pool, token_sha256, now).await
+    }
+    async fn extend_session(
+        &self,
+        token_sha256: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        signin::extend_session(&self.pool, token_sha256, expires_at).await
+    }
+    async fn delete_session(&self, token_sha256: &str) -> StoreResult<()> {
+        signin::delete_session(&self.pool, token_sha256).await
+    }
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except_sha256: Option<&str>,
+    ) -> StoreResult<u64> {
+        signin::delete_user_sessions(&self.pool, user_id, except_sha256).await
+    }
+    async fn count_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
+        signin::count_login_failure(&self.pool, key, now).await
+    }
+    async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
+        signin::login_failures(&self.pool, key, now).await
+    }
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        signin::clear_login_failures(&self.pool, key).await
+    }
+    async fn create_password_reset(
+        &self,
+        token_sha256: &str,
+        user_id: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        signin::create_password_reset(&self.pool, token_sha256, user_id, expires_at).await
+    }
+    async fn take_password_reset(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UserId> {
+        signin::take_password_reset(&self.pool, token_sha256, now).await
     }
 
     async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
@@ -177,6 +312,17 @@ impl Store for PgStore {
     async fn set_project_rate_limit(&self, id: ProjectId, limit: RateLimit) -> StoreResult<()> {
         accounts::set_project_rate_limit(&self.pool, id, limit).await
     }
+    async fn update_project(
+        &self,
+        id: ProjectId,
+        name: &str,
+        platform: Option<&str>,
+    ) -> StoreResult<Project> {
+        accounts::update_project(&self.pool, id, name, platform).await
+    }
+    async fn delete_project(&self, id: ProjectId) -> StoreResult<()> {
+        accounts::delete_project(&self.pool, id).await
+    }
     async fn create_project_key(
         &self,
         project_id: ProjectId,
@@ -193,6 +339,15 @@ impl Store for PgStore {
     }
     async fn set_key_rate_limit(&self, key_id: KeyId, limit: RateLimit) -> StoreResult<()> {
         accounts::set_key_rate_limit(&self.pool, key_id, limit).await
+    }
+    async fn set_key_label(&self, key_id: KeyId, label: &str) -> StoreResult<()> {
+        accounts::set_key_label(&self.pool, key_id, label).await
+    }
+    async fn delete_project_key(&self, key_id: KeyId) -> StoreResult<()> {
+        accounts::delete_project_key(&self.pool, key_id).await
+    }
+    async fn key_by_id(&self, key_id: KeyId) -> StoreResult<ProjectKey> {
+        accounts::key_by_id(&self.pool, key_id).await
     }
     async fn key_auth(&self, public_key: &str) -> StoreResult<KeyAuth> {
         accounts::key_auth(&self.pool, public_key).await
@@ -239,6 +394,26 @@ impl Store for PgStore {
     async fn delete_issue(&self, id: IssueId) -> StoreResult<()> {
         issues::delete_issue(&self.pool, id).await
     }
+    async fn set_issues_status(&self, ids: &[IssueId], change: StatusChange) -> StoreResult<u64> {
+        issues::set_issues_status(&self.pool, ids, change).await
+    }
+    async fn delete_issues(&self, ids: &[IssueId]) -> StoreResult<u64> {
+        issues::delete_issues(&self.pool, ids).await
+    }
+    async fn assign_issue(&self, id: IssueId, assignee: Option<Assignee>) -> StoreResult<Issue> {
+        issues::assign_issue(&self.pool, id, assignee).await
+    }
+    async fn add_comment(
+        &self,
+        issue_id: IssueId,
+        user_id: UserId,
+        text: &str,
+    ) -> StoreResult<Comment> {
+        issues::add_comment(&self.pool, issue_id, user_id, text).await
+    }
+    async fn list_comments(&self, issue_id: IssueId) -> StoreResult<Vec<Comment>> {
+        issues::list_comments(&self.pool, issue_id).await
+    }
     async fn list_issue_events(
         &self,
         issue_id: IssueId,
@@ -263,6 +438,21 @@ impl Store for PgStore {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CountBucket>> {
         issues::issue_hourly_counts(&self.pool, issue_id, from, to).await
+    }
+    async fn issues_hourly_counts(
+        &self,
+        ids: &[IssueId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(IssueId, CountBucket)>> {
+        issues::issues_hourly_counts(&self.pool, ids, from, to).await
+    }
+    async fn adjacent_events(
+        &self,
+        issue_id: IssueId,
+        cursor: EventCursor,
+    ) -> StoreResult<(Option<Uuid>, Option<Uuid>)> {
+        issues::adjacent_events(&self.pool, issue_id, cursor).await
     }
 
     async fn add_attachment(&self, attachment: &AttachmentRecord) -> StoreResult<()> {

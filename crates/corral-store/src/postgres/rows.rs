@@ -15,7 +15,7 @@ macro_rules! issue_columns {
         "i.id, i.project_id, i.short_id, i.status, i.substatus, i.level, i.event_type, i.title, \
          i.culprit, i.metadata, i.first_seen, i.last_seen, i.times_seen, i.first_release, \
          i.last_release, i.resolved_at, i.resolved_in_release, i.ignore_until, i.ignore_count, \
-         i.ignore_count_base"
+         i.ignore_count_base, i.assignee_user_id, i.assignee_team_id, i.num_comments"
     };
 }
 macro_rules! project_columns {
@@ -152,7 +152,15 @@ pub(crate) fn issue(r: &PgRow) -> StoreResult<Issue> {
         ignore_until: get(r, "ignore_until")?,
         ignore_count: get(r, "ignore_count")?,
         ignore_count_base: get(r, "ignore_count_base")?,
+        assignee: assignee(r)?,
+        num_comments: get(r, "num_comments")?,
     })
+}
+
+fn assignee(r: &PgRow) -> StoreResult<Option<Assignee>> {
+    let user: Option<UserId> = get(r, "assignee_user_id")?;
+    let team: Option<TeamId> = get(r, "assignee_team_id")?;
+    Ok(user.map(Assignee::User).or(team.map(Assignee::Team)))
 }
 
 pub(crate) fn event(r: &PgRow) -> StoreResult<StoredEvent> {
@@ -202,6 +210,41 @@ pub(crate) fn dead_letter(r: &PgRow) -> StoreResult<DeadLetter> {
         payload: get(r, "payload")?,
         error: get(r, "error")?,
         attempts: get(r, "attempts")?,
+        created_at: get(r, "created_at")?,
+    })
+}
+
+/// A session joined with its user: the session's own times come as
+/// `session_created_at` and `session_expires_at`.
+pub(crate) fn session(r: &PgRow) -> StoreResult<(Session, User)> {
+    let session = Session {
+        user_id: get(r, "id")?,
+        csrf_token: get(r, "csrf_token")?,
+        created_at: get(r, "session_created_at")?,
+        expires_at: get(r, "session_expires_at")?,
+    };
+    Ok((session, user(r)?))
+}
+
+pub(crate) fn invitation(r: &PgRow) -> StoreResult<Invitation> {
+    Ok(Invitation {
+        id: get(r, "id")?,
+        org_id: get(r, "org_id")?,
+        email: get(r, "email")?,
+        role: parse(r, "role")?,
+        invited_by: get(r, "invited_by")?,
+        created_at: get(r, "created_at")?,
+        expires_at: get(r, "expires_at")?,
+    })
+}
+
+pub(crate) fn comment(r: &PgRow) -> StoreResult<Comment> {
+    Ok(Comment {
+        id: get(r, "id")?,
+        issue_id: get(r, "issue_id")?,
+        user_id: get(r, "user_id")?,
+        user_name: get(r, "user_name")?,
+        text: get(r, "text")?,
         created_at: get(r, "created_at")?,
     })
 }

@@ -10,7 +10,7 @@ use corral_core::{PurgeReport, StoreError, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::error::db;
-use crate::plan::{day_of, to_ms};
+use crate::plan::{day_of, login_window, to_ms};
 
 /// Advisory lock key serializing partition creation across processes
 /// ("corral-p" in ASCII).
@@ -307,12 +307,28 @@ pub(super) async fn purge(
             .await
             .map_err(db)?;
         report.issues_deleted += delete_empty_issues(&mut tx, &ids).await.map_err(db)?;
+        // An attachment sent with its event was received with it, so it
+        // goes with it; one sent later goes when it is as old.
+        let paths: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM attachments WHERE project_id = $1 AND created_at < $2 RETURNING path",
+        )
+        .bind(project)
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        report.attachment_paths.extend(paths);
         for sql in [
             "DELETE FROM event_ids WHERE project_id = $1 AND received_at < $2",
             "DELETE FROM issue_hourly h USING issues i WHERE i.id = h.issue_id \
              AND i.project_id = $1 AND h.hour <= $2 - interval '1 hour'",
             "DELETE FROM issue_daily d USING issues i WHERE i.id = d.issue_id \
              AND i.project_id = $1 AND d.day <= $2 - interval '1 day'",
+            // Hours that ended before the cutoff.
+            "DELETE FROM session_counts WHERE project_id = $1 AND hour <= $2 - interval '1 hour'",
+            "DELETE FROM client_discards WHERE project_id = $1 AND hour <= $2 - interval '1 hour'",
+            "DELETE FROM check_ins WHERE project_id = $1 AND received_at < $2",
+            "DELETE FROM user_reports WHERE project_id = $1 AND received_at < $2",
         ] {
             sqlx::query(sql)
                 .bind(project)
@@ -329,7 +345,25 @@ pub(super) async fn purge(
         .execute(pool)
         .await
         .map_err(db)?;
+    purge_expired(pool, now).await?;
     Ok(report)
+}
+
+/// Sessions, password resets and invitations past their expiry, and
+/// login-failure windows that have ended.
+async fn purge_expired(pool: &PgPool, now: DateTime<Utc>) -> StoreResult<()> {
+    for (sql, at) in [
+        ("DELETE FROM sessions WHERE expires_at <= $1", now),
+        ("DELETE FROM password_resets WHERE expires_at <= $1", now),
+        ("DELETE FROM invitations WHERE expires_at <= $1", now),
+        (
+            "DELETE FROM login_failures WHERE window_start < $1",
+            login_window(now),
+        ),
+    ] {
+        sqlx::query(sql).bind(at).execute(pool).await.map_err(db)?;
+    }
+    Ok(())
 }
 
 pub(super) async fn rollup_hourly(pool: &PgPool, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -3,12 +3,15 @@
 use chrono::Utc;
 use corral_core::model::*;
 use corral_core::{NewProject, NewUser, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::ms;
 use super::rows::{self, project_columns};
-use crate::error::{db, db_err, found};
+use crate::error::{bad_value, db, db_err, found};
 use crate::validate;
+
+/// Longest name of a user, organization or project, and key label.
+const MAX_NAME: usize = 200;
 
 pub(super) async fn create_organization(
     pool: &SqlitePool,
@@ -38,6 +41,32 @@ pub(super) async fn organization_by_slug(
         .fetch_one(pool)
         .await
         .map_err(db_err("organization"))?;
+    rows::organization(&row)
+}
+
+pub(super) async fn organization_by_id(pool: &SqlitePool, id: OrgId) -> StoreResult<Organization> {
+    let row = sqlx::query("SELECT id, slug, name, created_at FROM organizations WHERE id = ?1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err("organization"))?;
+    rows::organization(&row)
+}
+
+pub(super) async fn rename_organization(
+    pool: &SqlitePool,
+    id: OrgId,
+    name: &str,
+) -> StoreResult<Organization> {
+    validate::text("name", name, MAX_NAME)?;
+    let row = sqlx::query(
+        "UPDATE organizations SET name = ?2 WHERE id = ?1 RETURNING id, slug, name, created_at",
+    )
+    .bind(id)
+    .bind(name.trim())
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("organization"))?;
     rows::organization(&row)
 }
 
@@ -107,6 +136,47 @@ pub(super) async fn set_password_hash(
     found(done.rows_affected(), "user")
 }
 
+pub(super) async fn update_user(
+    pool: &SqlitePool,
+    user_id: UserId,
+    name: &str,
+) -> StoreResult<User> {
+    validate::text("name", name, MAX_NAME)?;
+    let row = sqlx::query(
+        "UPDATE users SET name = ?2 WHERE id = ?1 \
+         RETURNING id, email, name, password_hash, is_superuser, is_active, created_at",
+    )
+    .bind(user_id)
+    .bind(name.trim())
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("user"))?;
+    rows::user(&row)
+}
+
+pub(super) async fn set_user_active(
+    pool: &SqlitePool,
+    user_id: UserId,
+    active: bool,
+) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let done = sqlx::query("UPDATE users SET is_active = ?2 WHERE id = ?1")
+        .bind(user_id)
+        .bind(active)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "user")?;
+    if !active {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
 pub(super) async fn count_users(pool: &SqlitePool) -> StoreResult<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(pool)
@@ -120,6 +190,11 @@ pub(super) async fn set_membership(
     user_id: UserId,
     role: Role,
 ) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let current = membership_role(&mut tx, org_id, user_id).await?;
+    if current == Some(Role::Owner) && role != Role::Owner {
+        keep_an_owner(&mut tx, org_id).await?;
+    }
     sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
@@ -128,10 +203,117 @@ pub(super) async fn set_membership(
     .bind(user_id)
     .bind(role.as_str())
     .bind(ms(Utc::now()))
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db_err("membership"))?;
+    tx.commit().await.map_err(db)
+}
+
+/// The user's role in the organization (`NotFound` when the organization
+/// does not exist). The caller's write transaction already serializes
+/// membership changes.
+async fn membership_role(
+    tx: &mut SqliteConnection,
+    org_id: OrgId,
+    user_id: UserId,
+) -> StoreResult<Option<Role>> {
+    sqlx::query("SELECT id FROM organizations WHERE id = ?1")
+        .bind(org_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("organization"))?;
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+    role.map(|r| r.parse().map_err(|_| bad_value("role", &r)))
+        .transpose()
+}
+
+/// `Invalid` when the organization has only one owner (who is about to go).
+async fn keep_an_owner(tx: &mut SqliteConnection, org_id: OrgId) -> StoreResult<()> {
+    let owners: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+    if owners <= 1 {
+        return Err(StoreError::Invalid {
+            field: "role",
+            reason: "an organization must keep at least one owner".into(),
+        });
+    }
     Ok(())
+}
+
+pub(super) async fn list_members(pool: &SqlitePool, org_id: OrgId) -> StoreResult<Vec<Member>> {
+    let members = sqlx::query(
+        "SELECT u.id, u.email, u.name, u.password_hash, u.is_superuser, u.is_active, \
+                u.created_at, m.role, m.created_at AS joined_at \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = ?1 ORDER BY lower(u.email), u.id",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let links: Vec<(UserId, TeamId)> = sqlx::query_as(
+        "SELECT tm.user_id, tm.team_id FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         WHERE t.org_id = ?1 ORDER BY tm.user_id, tm.team_id",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    members
+        .iter()
+        .map(|r| {
+            let user = rows::user(r)?;
+            let teams = links
+                .iter()
+                .filter(|(u, _)| *u == user.id)
+                .map(|(_, t)| *t)
+                .collect();
+            Ok(Member {
+                role: rows::parse(r, "role")?,
+                created_at: rows::time(r, "joined_at")?,
+                teams,
+                user,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn remove_membership(
+    pool: &SqlitePool,
+    org_id: OrgId,
+    user_id: UserId,
+) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    match membership_role(&mut tx, org_id, user_id).await? {
+        None => return Err(StoreError::NotFound("membership")),
+        Some(Role::Owner) => keep_an_owner(&mut tx, org_id).await?,
+        Some(_) => {}
+    }
+    for sql in [
+        "DELETE FROM team_members WHERE user_id = ?2 \
+         AND team_id IN (SELECT id FROM teams WHERE org_id = ?1)",
+        "UPDATE issues SET assignee_user_id = NULL WHERE assignee_user_id = ?2 \
+         AND project_id IN (SELECT id FROM projects WHERE org_id = ?1)",
+        "DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+    ] {
+        sqlx::query(sql)
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
 }
 
 pub(super) async fn memberships_of_user(
@@ -185,6 +367,77 @@ pub(super) async fn list_teams(pool: &SqlitePool, org_id: OrgId) -> StoreResult<
     .collect()
 }
 
+pub(super) async fn team_by_slug(
+    pool: &SqlitePool,
+    org_id: OrgId,
+    slug: &str,
+) -> StoreResult<Team> {
+    let row = sqlx::query(
+        "SELECT id, org_id, slug, name, created_at FROM teams WHERE org_id = ?1 AND slug = ?2",
+    )
+    .bind(org_id)
+    .bind(slug)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("team"))?;
+    rows::team(&row)
+}
+
+pub(super) async fn delete_team(pool: &SqlitePool, team_id: TeamId) -> StoreResult<()> {
+    // Memberships and project links go with it (ON DELETE CASCADE), and its
+    // issues are unassigned (ON DELETE SET NULL).
+    let done = sqlx::query("DELETE FROM teams WHERE id = ?1")
+        .bind(team_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "team")
+}
+
+pub(super) async fn remove_team_member(
+    pool: &SqlitePool,
+    team_id: TeamId,
+    user_id: UserId,
+) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2")
+        .bind(team_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "team member")
+}
+
+pub(super) async fn team_members(pool: &SqlitePool, team_id: TeamId) -> StoreResult<Vec<User>> {
+    sqlx::query(
+        "SELECT u.id, u.email, u.name, u.password_hash, u.is_superuser, u.is_active, u.created_at \
+         FROM team_members tm JOIN users u ON u.id = tm.user_id \
+         WHERE tm.team_id = ?1 ORDER BY lower(u.email), u.id",
+    )
+    .bind(team_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::user)
+    .collect()
+}
+
+pub(super) async fn teams_of_user(pool: &SqlitePool, user_id: UserId) -> StoreResult<Vec<Team>> {
+    sqlx::query(
+        "SELECT t.id, t.org_id, t.slug, t.name, t.created_at \
+         FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         WHERE tm.user_id = ?1 ORDER BY t.org_id, t.slug",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::team)
+    .collect()
+}
+
 pub(super) async fn add_team_member(
     pool: &SqlitePool,
     team_id: TeamId,
@@ -215,6 +468,53 @@ pub(super) async fn add_project_team(
     .await
     .map_err(db_err("project team"))?;
     Ok(())
+}
+
+pub(super) async fn remove_project_team(
+    pool: &SqlitePool,
+    project_id: ProjectId,
+    team_id: TeamId,
+) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM project_teams WHERE project_id = ?1 AND team_id = ?2")
+        .bind(project_id)
+        .bind(team_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project team")
+}
+
+pub(super) async fn project_teams(
+    pool: &SqlitePool,
+    project_id: ProjectId,
+) -> StoreResult<Vec<Team>> {
+    sqlx::query(
+        "SELECT t.id, t.org_id, t.slug, t.name, t.created_at \
+         FROM project_teams pt JOIN teams t ON t.id = pt.team_id \
+         WHERE pt.project_id = ?1 ORDER BY t.slug",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::team)
+    .collect()
+}
+
+pub(super) async fn project_team_map(
+    pool: &SqlitePool,
+    org_id: OrgId,
+) -> StoreResult<Vec<(ProjectId, TeamId)>> {
+    sqlx::query_as(
+        "SELECT pt.project_id, pt.team_id FROM project_teams pt \
+         JOIN projects p ON p.id = pt.project_id \
+         WHERE p.org_id = ?1 ORDER BY pt.project_id, pt.team_id",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)
 }
 
 pub(super) async fn create_project(pool: &SqlitePool, project: NewProject) -> StoreResult<Project> {
@@ -332,6 +632,51 @@ pub(super) async fn set_project_rate_limit(
     found(done.rows_affected(), "project")
 }
 
+pub(super) async fn update_project(
+    pool: &SqlitePool,
+    id: ProjectId,
+    name: &str,
+    platform: Option<&str>,
+) -> StoreResult<Project> {
+    validate::text("name", name, MAX_NAME)?;
+    let platform = platform.map(str::trim).filter(|p| !p.is_empty());
+    validate::at_most("platform", platform.unwrap_or(""), 64)?;
+    let done = sqlx::query("UPDATE projects SET name = ?2, platform = ?3 WHERE id = ?1")
+        .bind(id)
+        .bind(name.trim())
+        .bind(platform)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project")?;
+    project_by_id(pool, id).await
+}
+
+pub(super) async fn delete_project(pool: &SqlitePool, id: ProjectId) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    // Events and their dedupe rows have no foreign key (as on PostgreSQL,
+    // where events are partitioned); everything else goes with the project
+    // (ON DELETE CASCADE).
+    for sql in [
+        "DELETE FROM events WHERE project_id = ?1",
+        "DELETE FROM event_ids WHERE project_id = ?1",
+        "DELETE FROM issue_hashes WHERE project_id = ?1",
+    ] {
+        sqlx::query(sql)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    let done = sqlx::query("DELETE FROM projects WHERE id = ?1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project")?;
+    tx.commit().await.map_err(db)
+}
+
 pub(super) async fn create_project_key(
     pool: &SqlitePool,
     project_id: ProjectId,
@@ -407,6 +752,43 @@ pub(super) async fn set_key_rate_limit(
     .await
     .map_err(db)?;
     found(done.rows_affected(), "project key")
+}
+
+pub(super) async fn set_key_label(
+    pool: &SqlitePool,
+    key_id: KeyId,
+    label: &str,
+) -> StoreResult<()> {
+    validate::at_most("label", label, MAX_NAME)?;
+    let done = sqlx::query("UPDATE project_keys SET label = ?2 WHERE id = ?1")
+        .bind(key_id)
+        .bind(label)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project key")
+}
+
+pub(super) async fn delete_project_key(pool: &SqlitePool, key_id: KeyId) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM project_keys WHERE id = ?1")
+        .bind(key_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "project key")
+}
+
+pub(super) async fn key_by_id(pool: &SqlitePool, key_id: KeyId) -> StoreResult<ProjectKey> {
+    let row = sqlx::query(
+        "SELECT id, project_id, public_key, label, is_active, rate_limit_per_minute, \
+                rate_limit_per_hour, created_at \
+         FROM project_keys WHERE id = ?1",
+    )
+    .bind(key_id)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("project key"))?;
+    rows::project_key(&row)
 }
 
 pub(super) async fn key_auth(pool: &SqlitePool, public_key: &str) -> StoreResult<KeyAuth> {

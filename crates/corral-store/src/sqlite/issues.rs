@@ -4,13 +4,18 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use corral_core::model::*;
-use corral_core::{EventCursor, IssueQuery, IssueSort, StatusChange, StoreError, StoreResult};
+use corral_core::{
+    AssignedFilter, EventCursor, IssueQuery, IssueSort, StatusChange, StoreError, StoreResult,
+};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::rows::{self, event_columns, issue_columns, ms};
-use crate::error::{db, db_err};
+use crate::error::{db, db_err, found};
 use crate::plan::{self, like_pattern, page_limit};
+
+/// Longest comment.
+const MAX_COMMENT: usize = 10_000;
 
 /// Reads issues inside a write transaction (which SQLite already holds
 /// exclusively, so no row locks are needed).
@@ -134,6 +139,35 @@ fn push_filters(qb: &mut QueryBuilder<Sqlite>, q: &IssueQuery) {
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
+    match &q.assigned {
+        None => {}
+        Some(AssignedFilter::Assigned) => {
+            qb.push(" AND (i.assignee_user_id IS NOT NULL OR i.assignee_team_id IS NOT NULL)");
+        }
+        Some(AssignedFilter::Unassigned) => {
+            qb.push(" AND i.assignee_user_id IS NULL AND i.assignee_team_id IS NULL");
+        }
+        Some(AssignedFilter::To(a)) => push_assignees(qb, std::slice::from_ref(a)),
+        Some(AssignedFilter::ToAnyOf(list)) => push_assignees(qb, list),
+    }
+}
+
+/// Assigned to any of `list` (nothing matches an empty list).
+fn push_assignees(qb: &mut QueryBuilder<Sqlite>, list: &[Assignee]) {
+    let (users, teams) = plan::split_assignees(list);
+    qb.push(" AND (0");
+    for (column, ids) in [("i.assignee_user_id", users), ("i.assignee_team_id", teams)] {
+        if ids.is_empty() {
+            continue;
+        }
+        qb.push(format_args!(" OR {column} IN ("));
+        let mut each = qb.separated(", ");
+        for id in ids {
+            each.push_bind(id);
+        }
+        qb.push(")");
+    }
+    qb.push(")");
 }
 
 pub(super) async fn list_issues(pool: &SqlitePool, q: &IssueQuery) -> StoreResult<Vec<Issue>> {
@@ -218,22 +252,153 @@ pub(super) async fn set_issue_status(
 }
 
 pub(super) async fn delete_issue(pool: &SqlitePool, id: IssueId) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    sqlx::query("DELETE FROM events WHERE issue_id = ?1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    // Hashes, tag values and counts go with it (ON DELETE CASCADE).
-    let done = sqlx::query("DELETE FROM issues WHERE id = ?1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
+    if delete_issues(pool, &[id]).await? == 0 {
         return Err(StoreError::NotFound("issue"));
     }
-    tx.commit().await.map_err(db)
+    Ok(())
+}
+
+pub(super) async fn delete_issues(pool: &SqlitePool, ids: &[IssueId]) -> StoreResult<u64> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut deleted = 0;
+    for id in plan::sorted_ids(ids) {
+        sqlx::query("DELETE FROM events WHERE issue_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Hashes, tag values, counts and comments go with it (ON DELETE CASCADE).
+        deleted += sqlx::query("DELETE FROM issues WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(deleted)
+}
+
+pub(super) async fn set_issues_status(
+    pool: &SqlitePool,
+    ids: &[IssueId],
+    change: StatusChange,
+) -> StoreResult<u64> {
+    plan::validate_status_change(&change)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut issues: Vec<Issue> = load_issues(&mut tx, &plan::sorted_ids(ids))
+        .await?
+        .into_values()
+        .collect();
+    let now = Utc::now();
+    for issue in &mut issues {
+        plan::apply_status_change(issue, change.clone(), now);
+    }
+    let writes: Vec<&Issue> = issues.iter().collect();
+    write_issues(&mut tx, &writes).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(issues.len() as u64)
+}
+
+pub(super) async fn assign_issue(
+    pool: &SqlitePool,
+    id: IssueId,
+    assignee: Option<Assignee>,
+) -> StoreResult<Issue> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut issue = load_issues(&mut tx, &[id])
+        .await?
+        .remove(&id)
+        .ok_or(StoreError::NotFound("issue"))?;
+    let allowed = match assignee {
+        None => true,
+        Some(Assignee::User(user)) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = ?1 AND (u.is_superuser OR EXISTS ( \
+               SELECT 1 FROM memberships m JOIN projects p ON p.org_id = m.org_id \
+               WHERE m.user_id = u.id AND p.id = ?2)))",
+        )
+        .bind(user)
+        .bind(issue.project_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?,
+        Some(Assignee::Team(team)) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM teams t JOIN projects p ON p.org_id = t.org_id \
+               WHERE t.id = ?1 AND p.id = ?2)",
+        )
+        .bind(team)
+        .bind(issue.project_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?,
+    };
+    if !allowed {
+        return Err(plan::foreign_assignee(assignee));
+    }
+    let (user, team) = plan::split_assignees(assignee.as_slice());
+    sqlx::query("UPDATE issues SET assignee_user_id = ?2, assignee_team_id = ?3 WHERE id = ?1")
+        .bind(id)
+        .bind(user.first())
+        .bind(team.first())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    issue.assignee = assignee;
+    Ok(issue)
+}
+
+pub(super) async fn add_comment(
+    pool: &SqlitePool,
+    issue_id: IssueId,
+    user_id: UserId,
+    text: &str,
+) -> StoreResult<Comment> {
+    crate::validate::text("text", text, MAX_COMMENT)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let done = sqlx::query("UPDATE issues SET num_comments = num_comments + 1 WHERE id = ?1")
+        .bind(issue_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "issue")?;
+    let row = sqlx::query(
+        "INSERT INTO comments (issue_id, user_id, user_name, text, created_at) \
+         SELECT ?1, u.id, CASE WHEN u.name = '' THEN u.email ELSE u.name END, ?3, ?4 \
+         FROM users u WHERE u.id = ?2 \
+         RETURNING id, issue_id, user_id, user_name, text, created_at",
+    )
+    .bind(issue_id)
+    .bind(user_id)
+    .bind(text.trim())
+    .bind(ms(Utc::now()))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err("user"))?;
+    let comment = rows::comment(&row)?;
+    tx.commit().await.map_err(db)?;
+    Ok(comment)
+}
+
+pub(super) async fn list_comments(
+    pool: &SqlitePool,
+    issue_id: IssueId,
+) -> StoreResult<Vec<Comment>> {
+    // The author's current name while the account exists.
+    sqlx::query(
+        "SELECT c.id, c.issue_id, c.user_id, \
+                COALESCE(NULLIF(u.name, ''), u.email, c.user_name) AS user_name, \
+                c.text, c.created_at \
+         FROM comments c LEFT JOIN users u ON u.id = c.user_id \
+         WHERE c.issue_id = ?1 ORDER BY c.id",
+    )
+    .bind(issue_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::comment)
+    .collect()
 }
 
 pub(super) async fn list_issue_events(
@@ -322,6 +487,56 @@ pub(super) async fn issue_hourly_counts(
     .iter()
     .map(rows::bucket)
     .collect()
+}
+
+pub(super) async fn issues_hourly_counts(
+    pool: &SqlitePool,
+    ids: &[IssueId],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> StoreResult<Vec<(IssueId, CountBucket)>> {
+    // The ids go as one JSON array: no limit on bound parameters.
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Invalid {
+        field: "ids",
+        reason: e.to_string(),
+    })?;
+    sqlx::query(
+        "SELECT issue_id, hour AS start, count FROM issue_hourly \
+         WHERE issue_id IN (SELECT value FROM json_each(?1)) \
+           AND hour >= ?2 AND hour < ?3 AND count > 0 \
+         ORDER BY issue_id, hour",
+    )
+    .bind(ids)
+    .bind(ms(from))
+    .bind(ms(to))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| Ok((rows::get(r, "issue_id")?, rows::bucket(r)?)))
+    .collect()
+}
+
+pub(super) async fn adjacent_events(
+    pool: &SqlitePool,
+    issue_id: IssueId,
+    cursor: EventCursor,
+) -> StoreResult<(Option<Uuid>, Option<Uuid>)> {
+    sqlx::query_as(
+        "SELECT \
+           (SELECT e.event_id FROM events e \
+             WHERE e.issue_id = ?1 AND (e.received_at, e.event_id) < (?2, ?3) \
+             ORDER BY e.received_at DESC, e.event_id DESC LIMIT 1), \
+           (SELECT e.event_id FROM events e \
+             WHERE e.issue_id = ?1 AND (e.received_at, e.event_id) > (?2, ?3) \
+             ORDER BY e.received_at, e.event_id LIMIT 1)",
+    )
+    .bind(issue_id)
+    .bind(ms(cursor.received_at))
+    .bind(cursor.event_id)
+    .fetch_one(pool)
+    .await
+    .map_err(db)
 }
 
 pub(super) async fn issue_daily_counts(

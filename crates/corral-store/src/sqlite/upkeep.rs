@@ -7,7 +7,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::ms;
 use crate::error::db;
-use crate::plan::to_ms;
+use crate::plan::{login_window, to_ms};
 
 /// Takes one project's events received before `before` out of their
 /// issues' counters (times seen, tag values, hourly or, once rolled up, daily
@@ -133,12 +133,28 @@ pub(super) async fn purge(
                 .map_err(db)?
                 .rows_affected();
         report.issues_deleted += delete_spent(&mut tx, &ids).await?;
+        // An attachment sent with its event was received with it, so it
+        // goes with it; one sent later goes when it is as old.
+        let paths: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM attachments WHERE project_id = ?1 AND created_at < ?2 RETURNING path",
+        )
+        .bind(project)
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        report.attachment_paths.extend(paths);
         for sql in [
             "DELETE FROM event_ids WHERE project_id = ?1 AND received_at < ?2",
             "DELETE FROM issue_hourly WHERE hour <= ?2 - 3600000 \
              AND issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
             "DELETE FROM issue_daily WHERE day <= ?2 - 86400000 \
              AND issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
+            // Hours that ended before the cutoff.
+            "DELETE FROM session_counts WHERE project_id = ?1 AND hour <= ?2 - 3600000",
+            "DELETE FROM client_discards WHERE project_id = ?1 AND hour <= ?2 - 3600000",
+            "DELETE FROM check_ins WHERE project_id = ?1 AND received_at < ?2",
+            "DELETE FROM user_reports WHERE project_id = ?1 AND received_at < ?2",
         ] {
             sqlx::query(sql)
                 .bind(project)
@@ -155,7 +171,29 @@ pub(super) async fn purge(
         .execute(pool)
         .await
         .map_err(db)?;
+    purge_expired(pool, now).await?;
     Ok(report)
+}
+
+/// Sessions, password resets and invitations past their expiry, and
+/// login-failure windows that have ended.
+async fn purge_expired(pool: &SqlitePool, now: DateTime<Utc>) -> StoreResult<()> {
+    for (sql, at) in [
+        ("DELETE FROM sessions WHERE expires_at <= ?1", now),
+        ("DELETE FROM password_resets WHERE expires_at <= ?1", now),
+        ("DELETE FROM invitations WHERE expires_at <= ?1", now),
+        (
+            "DELETE FROM login_failures WHERE window_start < ?1",
+            login_window(now),
+        ),
+    ] {
+        sqlx::query(sql)
+            .bind(ms(at))
+            .execute(pool)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
 }
 
 pub(super) async fn rollup_hourly(pool: &SqlitePool, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -2,10 +2,13 @@ use std::collections::HashSet;
 
 use chrono::{Duration, DurationRound};
 use corral_core::model::*;
-use corral_core::{EventCursor, IssueCursor, IssueQuery, IssueSort, SharedStore, StatusChange};
+use corral_core::{
+    AssignedFilter, EventCursor, IssueCursor, IssueQuery, IssueSort, NewUser, SharedStore,
+    StatusChange, StoreError,
+};
 use corral_protocol::Level;
 
-use super::support::{event, fixture, now, other_project};
+use super::support::{digest_one, event, fixture, new_user, now, other_project};
 
 fn sort_value(issue: &Issue, sort: IssueSort) -> i64 {
     match sort {
@@ -391,4 +394,396 @@ pub async fn issue_events_paginate(store: SharedStore) {
     let mut want: Vec<_> = batch.iter().map(|e| (e.received_at, e.event_id)).collect();
     want.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, want);
+}
+
+fn not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound(_)))
+}
+
+fn invalid<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Invalid { .. }))
+}
+
+pub async fn assignees_and_assigned_filters(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let beta = store.create_organization("beta", "Beta").await.unwrap();
+    let ann = new_user(&store, "ann@example.com").await;
+    let bob = new_user(&store, "bob@example.com").await;
+    let outsider = new_user(&store, "out@example.com").await;
+    let root = store
+        .create_user(NewUser {
+            email: "root@example.com".into(),
+            name: "Root".into(),
+            password_hash: None,
+            is_superuser: true,
+        })
+        .await
+        .unwrap();
+    for who in [&ann, &bob] {
+        store
+            .set_membership(f.org.id, who.id, Role::Member)
+            .await
+            .unwrap();
+    }
+    store
+        .set_membership(beta.id, outsider.id, Role::Owner)
+        .await
+        .unwrap();
+    let core = store.create_team(f.org.id, "core", "Core").await.unwrap();
+    let foreign = store.create_team(beta.id, "core", "Core").await.unwrap();
+
+    let t = now() - Duration::hours(2);
+    let out = store
+        .digest(&[
+            event(p, "a", t),
+            event(p, "b", t),
+            event(p, "c", t),
+            event(p, "d", t),
+        ])
+        .await
+        .unwrap();
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| out[i].issue_id.unwrap());
+
+    let assigned = store
+        .assign_issue(a, Some(Assignee::User(ann.id)))
+        .await
+        .unwrap();
+    assert_eq!(assigned.assignee, Some(Assignee::User(ann.id)));
+    assert_eq!(store.issue_by_id(a).await.unwrap(), assigned);
+    store
+        .assign_issue(b, Some(Assignee::Team(core.id)))
+        .await
+        .unwrap();
+    // A new assignee replaces the old one, user or team.
+    store
+        .assign_issue(c, Some(Assignee::Team(core.id)))
+        .await
+        .unwrap();
+    store
+        .assign_issue(c, Some(Assignee::User(bob.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.issue_by_id(c).await.unwrap().assignee,
+        Some(Assignee::User(bob.id))
+    );
+    // Only members and teams of the issue's organization (and superusers).
+    for who in [
+        Assignee::User(outsider.id),
+        Assignee::Team(foreign.id),
+        Assignee::User(root.id + 100),
+        Assignee::Team(core.id + 100),
+    ] {
+        assert!(invalid(store.assign_issue(d, Some(who)).await), "{who}");
+    }
+    store
+        .assign_issue(d, Some(Assignee::User(root.id)))
+        .await
+        .unwrap();
+    assert_eq!(store.assign_issue(d, None).await.unwrap().assignee, None);
+    assert_eq!(store.issue_by_id(d).await.unwrap().assignee, None);
+    assert!(not_found(store.assign_issue(d + 100, None).await));
+    // Events keep the assignee.
+    store.digest(&[event(p, "c", t)]).await.unwrap();
+    assert_eq!(
+        store.issue_by_id(c).await.unwrap().assignee,
+        Some(Assignee::User(bob.id))
+    );
+
+    store
+        .set_issue_status(a, StatusChange::Resolve)
+        .await
+        .unwrap();
+    let check = |assigned: AssignedFilter, status: Option<IssueStatus>, want: Vec<IssueId>| {
+        let store = store.clone();
+        async move {
+            let q = IssueQuery {
+                project_ids: vec![p],
+                assigned: Some(assigned),
+                status,
+                limit: 100,
+                ..Default::default()
+            };
+            let mut got: Vec<IssueId> = store
+                .list_issues(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect();
+            got.sort();
+            let mut want = want;
+            want.sort();
+            assert_eq!(got, want, "{q:?}");
+            assert_eq!(store.count_issues(&q).await.unwrap(), want.len() as i64);
+        }
+    };
+    use AssignedFilter::*;
+    check(To(Assignee::User(ann.id)), None, vec![a]).await;
+    check(To(Assignee::Team(core.id)), None, vec![b]).await;
+    check(To(Assignee::User(root.id)), None, vec![]).await;
+    // "assigned:me" for ann: her and her teams.
+    let me = vec![Assignee::User(ann.id), Assignee::Team(core.id)];
+    check(ToAnyOf(me.clone()), None, vec![a, b]).await;
+    check(ToAnyOf(vec![Assignee::User(bob.id)]), None, vec![c]).await;
+    check(ToAnyOf(vec![]), None, vec![]).await;
+    check(Assigned, None, vec![a, b, c]).await;
+    check(Unassigned, None, vec![d]).await;
+    check(Assigned, Some(IssueStatus::Unresolved), vec![b, c]).await;
+    check(ToAnyOf(me), Some(IssueStatus::Resolved), vec![a]).await;
+}
+
+pub async fn comments_are_counted(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let ann = new_user(&store, "ann@example.com").await;
+    let nameless = store
+        .create_user(NewUser {
+            email: "anon@example.com".into(),
+            name: String::new(),
+            password_hash: None,
+            is_superuser: false,
+        })
+        .await
+        .unwrap();
+    let issue = digest_one(&store, event(p, "talk", now()))
+        .await
+        .issue_id
+        .unwrap();
+    let other = digest_one(&store, event(p, "quiet", now()))
+        .await
+        .issue_id
+        .unwrap();
+    assert_eq!(store.issue_by_id(issue).await.unwrap().num_comments, 0);
+
+    let first = store
+        .add_comment(issue, ann.id, "  First look \n")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.issue_id,
+            first.user_id,
+            first.user_name.as_str(),
+            first.text.as_str()
+        ),
+        (issue, Some(ann.id), "ann", "First look")
+    );
+    let second = store
+        .add_comment(issue, nameless.id, "second")
+        .await
+        .unwrap();
+    assert_eq!(second.user_name, "anon@example.com");
+    assert_eq!(
+        store.list_comments(issue).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert!(store.list_comments(other).await.unwrap().is_empty());
+
+    // Failed comments do not count.
+    assert!(invalid(store.add_comment(issue, ann.id, "  ").await));
+    assert!(invalid(
+        store.add_comment(issue, ann.id, &"x".repeat(10_001)).await
+    ));
+    assert!(not_found(store.add_comment(issue, ann.id + 100, "x").await));
+    assert!(not_found(store.add_comment(issue + 100, ann.id, "x").await));
+    assert_eq!(store.issue_by_id(issue).await.unwrap().num_comments, 2);
+    assert_eq!(store.issue_by_id(other).await.unwrap().num_comments, 0);
+    // New events and status changes keep the count.
+    store.digest(&[event(p, "talk", now())]).await.unwrap();
+    store
+        .set_issue_status(issue, StatusChange::Resolve)
+        .await
+        .unwrap();
+    let listed = store
+        .list_issues(&IssueQuery {
+            project_ids: vec![p],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed = listed.iter().find(|i| i.id == issue).unwrap();
+    assert_eq!((listed.num_comments, listed.times_seen), (2, 2));
+
+    // The author's current name is shown.
+    store.update_user(ann.id, "Ann B").await.unwrap();
+    assert_eq!(
+        store.list_comments(issue).await.unwrap()[0].user_name,
+        "Ann B"
+    );
+
+    store.delete_issue(issue).await.unwrap();
+    assert!(store.list_comments(issue).await.unwrap().is_empty());
+}
+
+pub async fn bulk_status_and_delete(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let t = now() - Duration::hours(1);
+    let events = [
+        event(p, "a", t),
+        event(p, "b", t),
+        event(p, "c", t),
+        event(p, "d", t),
+    ];
+    let out = store.digest(&events).await.unwrap();
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| out[i].issue_id.unwrap());
+    let status = |id| {
+        let store = store.clone();
+        async move { store.issue_by_id(id).await.unwrap().status }
+    };
+
+    assert_eq!(
+        store
+            .set_issues_status(&[b, a, b, d + 100], StatusChange::Resolve)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(status(a).await, IssueStatus::Resolved);
+    assert_eq!(status(b).await, IssueStatus::Resolved);
+    assert_eq!(status(c).await, IssueStatus::Unresolved);
+    assert!(store.issue_by_id(a).await.unwrap().resolved_at.is_some());
+    assert!(invalid(
+        store
+            .set_issues_status(&[c], StatusChange::IgnoreCount(0))
+            .await
+    ));
+    assert_eq!(status(c).await, IssueStatus::Unresolved);
+    assert_eq!(
+        store
+            .set_issues_status(&[], StatusChange::Resolve)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .set_issues_status(&[a, c], StatusChange::IgnoreForever)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(status(a).await, IssueStatus::Ignored);
+    assert_eq!(status(c).await, IssueStatus::Ignored);
+    assert_eq!(status(b).await, IssueStatus::Resolved);
+
+    assert_eq!(store.delete_issues(&[a, d, d, d + 100]).await.unwrap(), 2);
+    for gone in [a, d] {
+        assert!(not_found(store.issue_by_id(gone).await));
+    }
+    assert!(not_found(store.event_by_id(p, events[0].event_id).await));
+    assert_eq!(
+        store
+            .event_by_id(p, events[1].event_id)
+            .await
+            .unwrap()
+            .issue_id,
+        Some(b)
+    );
+    assert_eq!(store.delete_issues(&[]).await.unwrap(), 0);
+    let all = IssueQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.count_issues(&all).await.unwrap(), 2);
+}
+
+pub async fn hourly_counts_of_many_issues(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let day = (now() - Duration::days(2))
+        .duration_trunc(Duration::days(1))
+        .unwrap();
+    let at = |h: i64| day + Duration::hours(h) + Duration::minutes(10);
+    let out = store
+        .digest(&[
+            event(p, "x", at(1)),
+            event(p, "x", at(1)),
+            event(p, "x", at(5)),
+            event(p, "y", at(2)),
+            event(p, "z", at(30)),
+        ])
+        .await
+        .unwrap();
+    let (x, y, z) = (
+        out[0].issue_id.unwrap(),
+        out[3].issue_id.unwrap(),
+        out[4].issue_id.unwrap(),
+    );
+    let to = day + Duration::days(1);
+    let got: Vec<(IssueId, i64, i64)> = store
+        .issues_hourly_counts(&[z, y, x], day, to)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, b)| (id, (b.start - day).num_hours(), b.count))
+        .collect();
+    let mut want = vec![(x, 1, 2), (x, 5, 1), (y, 2, 1)];
+    want.sort();
+    assert_eq!(got, want);
+    // The same as asking one by one.
+    for id in [x, y, z] {
+        let one: Vec<(IssueId, CountBucket)> = store
+            .issue_hourly_counts(id, day, to)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| (id, b))
+            .collect();
+        assert_eq!(
+            store.issues_hourly_counts(&[id], day, to).await.unwrap(),
+            one
+        );
+    }
+    assert!(
+        store
+            .issues_hourly_counts(&[], day, to)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn adjacent_events_walk_an_issue(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let t = now();
+    // Pairs received at the same millisecond, and another issue's events between.
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.push(event(p, "walk", t + Duration::seconds(i / 2)));
+        batch.push(event(p, "other", t + Duration::seconds(i / 2)));
+    }
+    let id = store.digest(&batch).await.unwrap()[0].issue_id.unwrap();
+    let newest_first = store.list_issue_events(id, None, 10).await.unwrap();
+    assert_eq!(newest_first.len(), 5);
+    for (i, e) in newest_first.iter().enumerate() {
+        let cursor = EventCursor {
+            received_at: e.received_at,
+            event_id: e.event_id,
+        };
+        let (older, newer) = store.adjacent_events(id, cursor).await.unwrap();
+        assert_eq!(older, newest_first.get(i + 1).map(|e| e.event_id), "{i}");
+        assert_eq!(
+            newer,
+            i.checked_sub(1).map(|k| newest_first[k].event_id),
+            "{i}"
+        );
+    }
+    assert_eq!(
+        store
+            .adjacent_events(
+                id + 100,
+                EventCursor {
+                    received_at: t,
+                    event_id: newest_first[0].event_id,
+                }
+            )
+            .await
+            .unwrap(),
+        (None, None)
+    );
 }

@@ -89,3 +89,21 @@ pub async fn other_project(f: &Fixture, slug: &str) -> Project {
         .await
         .unwrap()
 }
+
+/// A user who is not a superuser, named after the part of `email` before the `@`.
+pub async fn new_user(store: &SharedStore, email: &str) -> User {
+    store
+        .create_user(corral_core::NewUser {
+            email: email.into(),
+            name: email.split('@').next().unwrap_or_default().into(),
+            password_hash: None,
+            is_superuser: false,
+        })
+        .await
+        .unwrap()
+}
+
+/// A SHA-256 in hex made of one repeated digit.
+pub fn sha(digit: char) -> String {
+    digit.to_string().repeat(64)
+}

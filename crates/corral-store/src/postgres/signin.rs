@@ -1,0 +1,271 @@
+//! Sessions, login throttling, password resets and invitations on PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use corral_core::model::*;
+use corral_core::{StoreError, StoreResult};
+use sqlx::PgPool;
+
+use super::rows;
+use crate::error::{db, db_err, found};
+use crate::plan::{login_window, to_ms};
+use crate::validate;
+
+/// Longest throttling key (`ip:` + an IPv6 address, `email:` + an address).
+const MAX_KEY: usize = 300;
+
+pub(super) async fn create_session(
+    pool: &PgPool,
+    token_sha256: &str,
+    user_id: UserId,
+    csrf_token: &str,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    validate::sha256_hex(token_sha256)?;
+    validate::text("csrf_token", csrf_token, 200)?;
+    sqlx::query(
+        "INSERT INTO sessions (token_sha256, user_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_sha256)
+    .bind(user_id)
+    .bind(csrf_token)
+    .bind(to_ms(Utc::now()))
+    .bind(to_ms(expires_at))
+    .execute(pool)
+    .await
+    .map_err(db_err("session"))?;
+    Ok(())
+}
+
+pub(super) async fn session_by_hash(
+    pool: &PgPool,
+    token_sha256: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<(Session, User)> {
+    let row = sqlx::query(
+        "SELECT s.csrf_token, s.created_at AS session_created_at, \
+                s.expires_at AS session_expires_at, \
+                u.id, u.email, u.name, u.password_hash, u.is_superuser, u.is_active, u.created_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_sha256 = $1 AND s.expires_at > $2",
+    )
+    .bind(token_sha256)
+    .bind(to_ms(now))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("session"))?;
+    rows::session(&row)
+}
+
+pub(super) async fn extend_session(
+    pool: &PgPool,
+    token_sha256: &str,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE sessions SET expires_at = $2 WHERE token_sha256 = $1")
+        .bind(token_sha256)
+        .bind(to_ms(expires_at))
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "session")
+}
+
+pub(super) async fn delete_session(pool: &PgPool, token_sha256: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
+        .bind(token_sha256)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn delete_user_sessions(
+    pool: &PgPool,
+    user_id: UserId,
+    except_sha256: Option<&str>,
+) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE user_id = $1 \
+         AND ($2::text IS NULL OR token_sha256 <> $2)",
+    )
+    .bind(user_id)
+    .bind(except_sha256)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn count_login_failure(
+    pool: &PgPool,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    validate::text("key", key, MAX_KEY)?;
+    // A newer window starts over; a failure stamped with an older window (a
+    // process with a slow clock) still counts in the latest one.
+    sqlx::query_scalar(
+        "INSERT INTO login_failures (key, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN excluded.window_start > login_failures.window_start THEN 1 \
+                        ELSE login_failures.count + 1 END, \
+           window_start = GREATEST(login_failures.window_start, excluded.window_start) \
+         RETURNING count",
+    )
+    .bind(key)
+    .bind(login_window(now))
+    .fetch_one(pool)
+    .await
+    .map_err(db)
+}
+
+pub(super) async fn login_failures(
+    pool: &PgPool,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let count: Option<i64> =
+        sqlx::query_scalar("SELECT count FROM login_failures WHERE key = $1 AND window_start = $2")
+            .bind(key)
+            .bind(login_window(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    Ok(count.unwrap_or(0))
+}
+
+pub(super) async fn clear_login_failures(pool: &PgPool, key: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM login_failures WHERE key = $1")
+        .bind(key)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn create_password_reset(
+    pool: &PgPool,
+    token_sha256: &str,
+    user_id: UserId,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    validate::sha256_hex(token_sha256)?;
+    sqlx::query(
+        "INSERT INTO password_resets (token_sha256, user_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_sha256)
+    .bind(user_id)
+    .bind(to_ms(Utc::now()))
+    .bind(to_ms(expires_at))
+    .execute(pool)
+    .await
+    .map_err(db_err("password reset"))?;
+    Ok(())
+}
+
+pub(super) async fn take_password_reset(
+    pool: &PgPool,
+    token_sha256: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<UserId> {
+    // One statement: of two concurrent uses, only one gets the row.
+    let taken: Option<(UserId, DateTime<Utc>)> = sqlx::query_as(
+        "DELETE FROM password_resets WHERE token_sha256 = $1 RETURNING user_id, expires_at",
+    )
+    .bind(token_sha256)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    match taken {
+        Some((user_id, expires_at)) if expires_at > to_ms(now) => {
+            sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
+                .bind(user_id)
+                .execute(pool)
+                .await
+                .map_err(db)?;
+            Ok(user_id)
+        }
+        _ => Err(StoreError::NotFound("password reset")),
+    }
+}
+
+pub(super) async fn create_invitation(
+    pool: &PgPool,
+    org_id: OrgId,
+    email: &str,
+    role: Role,
+    token_sha256: &str,
+    invited_by: Option<UserId>,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<Invitation> {
+    validate::email(email)?;
+    validate::sha256_hex(token_sha256)?;
+    let mut tx = pool.begin().await.map_err(db)?;
+    sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND lower(email) = lower($2)")
+        .bind(org_id)
+        .bind(email.trim())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let row = sqlx::query(
+        "INSERT INTO invitations \
+           (org_id, email, role, token_sha256, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
+    )
+    .bind(org_id)
+    .bind(email.trim())
+    .bind(role.as_str())
+    .bind(token_sha256)
+    .bind(invited_by)
+    .bind(to_ms(Utc::now()))
+    .bind(to_ms(expires_at))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err("invitation"))?;
+    let invitation = rows::invitation(&row)?;
+    tx.commit().await.map_err(db)?;
+    Ok(invitation)
+}
+
+pub(super) async fn list_invitations(pool: &PgPool, org_id: OrgId) -> StoreResult<Vec<Invitation>> {
+    sqlx::query(
+        "SELECT id, org_id, email, role, invited_by, created_at, expires_at FROM invitations \
+         WHERE org_id = $1 ORDER BY created_at, id",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::invitation)
+    .collect()
+}
+
+pub(super) async fn invitation_by_hash(
+    pool: &PgPool,
+    token_sha256: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Invitation> {
+    let row = sqlx::query(
+        "SELECT id, org_id, email, role, invited_by, created_at, expires_at FROM invitations \
+         WHERE token_sha256 = $1 AND expires_at > $2",
+    )
+    .bind(token_sha256)
+    .bind(to_ms(now))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("invitation"))?;
+    rows::invitation(&row)
+}
+
+pub(super) async fn delete_invitation(pool: &PgPool, id: i64) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM invitations WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(done.rows_affected(), "invitation")
+}
