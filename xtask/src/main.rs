@@ -114,7 +114,9 @@ fn test(nextest_args: Vec<String>) -> Result<ExitCode> {
     let mut nextest = cargo();
     nextest
         .current_dir(&root)
-        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+        .args(["nextest", "run", "--no-fail-fast"])
+        // the whole workspace unless the caller named packages
+        .args((!names_packages(&nextest_args)).then_some("--workspace"))
         .args(&nextest_args)
         .env("DATABASE_URL", &database_url)
         .env("REDIS_URL", &redis_url)
@@ -149,6 +151,16 @@ fn services() -> Result<ExitCode> {
     }
 }
 
+/// Whether nextest arguments already choose packages (`-p x`, `--package x`).
+fn names_packages(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        a == "-p"
+            || a == "--package"
+            || a.starts_with("--package=")
+            || (a.starts_with("-p") && a.len() > 2)
+    })
+}
+
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -178,6 +190,16 @@ fn log_tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_packages_narrow_the_run() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(names_packages(&args(&["-p", "corral"])));
+        assert!(names_packages(&args(&["--package=corral"])));
+        assert!(names_packages(&args(&["-pcorral"])));
+        assert!(!names_packages(&args(&["-E", "test(sdk)"])));
+        assert!(!names_packages(&args(&[])));
+    }
 
     #[test]
     fn workspace_root_holds_the_workspace_manifest() {

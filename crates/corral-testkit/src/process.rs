@@ -63,7 +63,11 @@ impl Process {
             .stdout(File::create(&stdout_path).expect("stdout log"))
             .stderr(File::create(&stderr_path).expect("stderr log"))
             .env("RUST_LOG", "info,sqlx=warn,apalis=warn,apalis_core=warn")
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            // the harness' admin URLs are for the tests, not for the servers
+            // they start: a server gets a database only when told explicitly
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL");
         for (k, v) in envs {
             cmd.env(k, v);
         }

@@ -91,7 +91,9 @@ impl Embedded {
 /// Runs the `corral` CLI and returns its stdout; panics with its output on failure.
 pub fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(bin("corral"));
-    cmd.args(args);
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL");
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -2,7 +2,9 @@
 //! ids and `count` as strings), so Sentry tooling reads them unchanged.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use corral_core::model::{Issue, Organization, Project, ProjectKey, StoredEvent, format_short_id};
+use corral_core::model::{
+    Issue, IssueStatus, Organization, Project, ProjectKey, StoredEvent, format_short_id,
+};
 use serde_json::{Value, json};
 
 fn time(t: &DateTime<Utc>) -> String {
@@ -93,7 +95,8 @@ pub fn issue(i: &Issue, p: &Project, base_url: &str) -> Value {
         "permalink": format!("{base_url}/organizations/{}/issues/{}/", p.org_slug, i.id),
         "level": i.level.as_str(),
         "status": i.status.as_str(),
-        "substatus": i.substatus.as_str(),
+        // Sentry has no substatus for resolved issues
+        "substatus": (i.status != IssueStatus::Resolved).then(|| i.substatus.as_str()),
         "statusDetails": status_details,
         "isPublic": false,
         "platform": p.platform,

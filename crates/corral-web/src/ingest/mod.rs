@@ -373,7 +373,9 @@ async fn enqueue(
         remove_files(&written).await;
         return Err(IngestError::QueueUnavailable);
     }
-    metrics::counter!("corral_ingest_accepted_total").increment(accepted.quantity.max(1));
+    if accepted.quantity > 0 {
+        metrics::counter!("corral_ingest_accepted_total").increment(accepted.quantity);
+    }
     Ok(Json(response))
 }
 
