@@ -241,6 +241,45 @@ body_timeout_secs = 20
     app.assert_still_serving().await;
 }
 
+async fn an_unknown_key_holds_no_memory(shape: Shape) {
+    let app = TestApp::builder(shape)
+        .toml(
+            "[ingest]
+memory_budget_bytes = 65536
+max_envelope_body_bytes = 65536
+max_envelope_bytes = 65536
+max_attachment_bytes = 65536
+max_event_bytes = 16384
+",
+        )
+        .start()
+        .await;
+    // a client with a key nobody issued announces a budget-sized body and
+    // sends nothing: it is answered at once, before its body is read
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nX-Sentry-Auth: {}\r\nContent-Length: 65536\r\n\r\n",
+        app.envelope_path(),
+        app.addr,
+        sentry_auth("0123456789abcdef0123456789abcdef")
+    );
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut slow, &mut answer),
+    )
+    .await
+    .expect("answered without waiting for the body")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_eq!(app.state.budget.in_use_bytes(), 0);
+    app.assert_still_serving().await;
+}
+
 async fn a_full_queue_answers_503(shape: Shape) {
     let app = TestApp::builder(shape)
         .toml("[queue]\nmax_depth = 3")
@@ -275,6 +314,7 @@ embedded_only!(
     too_many_sessions_are_refused,
     a_decompression_bomb_is_refused_in_bounded_memory,
     a_spent_memory_budget_answers_503,
+    an_unknown_key_holds_no_memory,
 );
 
 // --- malformed input ------------------------------------------------------------

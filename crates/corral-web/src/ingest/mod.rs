@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use corral_core::model::ProjectId;
 use corral_core::quota::{QuotaDecision, counters_for};
 use corral_jobs::{AttachmentRef, IngestJob, JobItem};
-use corral_protocol::{AuthHeaders, Envelope, ItemType, parse_event_id, resolve_auth};
+use corral_protocol::{AuthError, AuthHeaders, Envelope, ItemType, parse_event_id, resolve_auth};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -446,14 +446,27 @@ async fn envelope(
 ) -> Result<Json<Value>, IngestError> {
     let received_at = Utc::now();
     let project_id = parse_project_id(&project_id)?;
-    let (envelope, held) = read_envelope(&state, &headers, body).await?;
-    let client = resolve_auth(&AuthHeaders {
+    let mut auth = AuthHeaders {
         x_sentry_auth: header_str(&headers, "x-sentry-auth"),
         authorization: header_str(&headers, "authorization"),
         query: query.as_deref(),
-        envelope_dsn: envelope.headers.dsn.as_deref(),
-    })?;
-    let key = authorize(&state, &client.public_key, project_id).await?;
+        envelope_dsn: None,
+    };
+    // a key outside the body is checked before the body is read, so an
+    // unauthenticated client cannot hold memory of the budget
+    let early = match resolve_auth(&auth) {
+        Ok(client) => Some(authorize(&state, &client.public_key, project_id).await?),
+        Err(AuthError::Missing) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (envelope, held) = read_envelope(&state, &headers, body).await?;
+    auth.envelope_dsn = envelope.headers.dsn.as_deref();
+    // every source, the envelope's dsn included, must agree
+    let client = resolve_auth(&auth)?;
+    let key = match early {
+        Some(key) if key.key.public_key == client.public_key => key,
+        _ => authorize(&state, &client.public_key, project_id).await?,
+    };
     let accepted = envelope_items(&state, &envelope, project_id)?;
     drop(envelope);
     enqueue(&state, &key, project_id, received_at, accepted, held).await
