@@ -101,8 +101,15 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Redis URL; required by the cluster shape, unused by the embedded one.
     pub redis_url: Option<Secret>,
-    /// Signs sessions and CSRF tokens (web UI).
+    /// Reserved for signing (sessions and CSRF tokens are random and kept
+    /// server-side, so nothing needs it yet).
     pub secret_key: Option<Secret>,
+    /// SMTP server for password-reset and invitation mail, e.g.
+    /// `smtps://user:password@smtp.example.com:465` or `smtp://localhost:25`.
+    /// Without it, links are shown to admins and printed by the CLI.
+    pub smtp_url: Option<Secret>,
+    /// The From address of mail.
+    pub smtp_from: Option<String>,
     /// Where this process listens (HTTP for web; health and metrics for the
     /// worker and beat). Each binary has its own default.
     pub bind: Option<SocketAddr>,
@@ -202,6 +209,8 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             secret_key: None,
+            smtp_url: None,
+            smtp_from: None,
             bind: None,
             base_url: None,
             data_dir: PathBuf::from("corral-data"),
@@ -274,6 +283,8 @@ const FIELDS: &[&str] = &[
     "database_url",
     "redis_url",
     "secret_key",
+    "smtp_url",
+    "smtp_from",
     "bind",
     "base_url",
     "data_dir",
@@ -457,8 +468,6 @@ impl Config {
 }
 
 #[cfg(test)]
-// figment's Jail closures return its (large) error type
-#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -2,13 +2,16 @@
 //! metrics. [`router`] builds the whole application from an [`AppState`];
 //! [`run`] is the `corral-web` binary of the cluster shape.
 
+pub mod access;
 pub mod accounts;
 pub mod api;
 pub mod health;
 pub mod ingest;
 mod server;
+pub mod session;
 mod state;
 pub mod telemetry;
+pub mod ui;
 
 pub use server::{router, run, serve, shutdown_signal};
 pub use state::{AppState, KEY_CACHE_TTL};

@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::ingest::quota_redis::RedisQuotas;
 use crate::state::AppState;
-use crate::{api, health, ingest, telemetry};
+use crate::{api, health, ingest, telemetry, ui};
 
 /// The whole web application.
 pub fn router(state: AppState) -> Router {
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingest::routes(&state.config.tunnel_path))
         .merge(api::routes())
+        .merge(ui::routes())
         // ingest reads bodies itself, within its own limits
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
