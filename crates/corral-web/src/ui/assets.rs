@@ -12,7 +12,13 @@ use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
 
-const STYLESHEET: &str = include_str!("../../static/corral.css");
+/// One stylesheet, assembled from a part per area of the UI.
+const STYLESHEET: &str = concat!(
+    include_str!("../../static/css/base.css"),
+    include_str!("../../static/css/auth.css"),
+    include_str!("../../static/css/issues.css"),
+    include_str!("../../static/css/settings.css"),
+);
 const SCRIPT: &str = include_str!("../../static/corral.js");
 
 fn hashed(name: &str, ext: &str, body: &str) -> String {
