@@ -131,8 +131,10 @@ where
         .context("beat schedules stopped")
 }
 
-/// The leader lock's key (PostgreSQL advisory locks take a bigint).
-const LEADER_LOCK: i64 = 0x636f_7272_616c_6265; // "corralbe"
+/// The leader lock's key (PostgreSQL advisory locks take a bigint). Public
+/// so operators and tests can find the holder: `pg_locks` shows it as
+/// `classid` (high 32 bits) and `objid` (low 32 bits) with `objsubid = 1`.
+pub const LEADER_LOCK: i64 = 0x636f_7272_616c_6265; // "corralbe"
 
 /// Holds the leader lock on its own connection while the process lives.
 struct Leader {

@@ -219,9 +219,19 @@ pub fn disposition(error: &JobError, attempt: u32, max_attempts: u32) -> Disposi
 
 /// Runs a job to its end state: `Ok` when it is done, dead-lettered or
 /// dropped (the queue may forget it); `Err` when it should be retried.
-pub async fn run_job(job: &IngestJob, ctx: &JobContext, attempt: u32) -> Result<(), JobError> {
+/// Digesting may take `timeout` at most; running out of time is a transient
+/// failure like any other, so a job that times out on every attempt is
+/// dead-lettered too.
+pub async fn run_job(
+    job: &IngestJob,
+    ctx: &JobContext,
+    attempt: u32,
+    timeout: Duration,
+) -> Result<(), JobError> {
     let started = std::time::Instant::now();
-    let result = process(job, ctx).await;
+    let result = tokio::time::timeout(timeout, process(job, ctx))
+        .await
+        .unwrap_or_else(|_| Err(JobError::Transient(format!("timed out after {timeout:?}"))));
     metrics::histogram!("corral_job_seconds").record(started.elapsed().as_secs_f64());
     let error = match result {
         Ok(report) => {

@@ -247,6 +247,55 @@ impl JobQueue {
         }
     }
 
+    /// Puts back on the queue what worker `worker` claimed and did not
+    /// finish; call it once that worker has stopped. apalis returns the
+    /// tasks of its local buffer on shutdown, but not a batch whose fetch
+    /// was under way when shutdown began (nor tasks cut short by the
+    /// shutdown timeout): without this they would wait for orphan recovery
+    /// (three missed heartbeats). Returns how many went back.
+    pub async fn release_claimed(&self, worker: &str) -> Result<u64, QueueError> {
+        match self {
+            JobQueue::Redis { conn, config, .. } => {
+                let mut conn = conn.clone();
+                // what apalis' own orphan recovery does, for this one worker
+                let script = redis::Script::new(
+                    r"
+                    local ids = redis.call('SMEMBERS', KEYS[3])
+                    if #ids > 0 then
+                        redis.call('RPUSH', KEYS[2], unpack(ids))
+                        redis.call('DEL', KEYS[3])
+                        redis.call('DEL', KEYS[4])
+                        redis.call('LPUSH', KEYS[4], 1)
+                    end
+                    redis.call('ZREM', KEYS[1], ARGV[1])
+                    return #ids
+                    ",
+                );
+                script
+                    .key(config.workers_set())
+                    .key(config.active_jobs_list())
+                    .key(format!("{}:{worker}", config.inflight_jobs_set()))
+                    .key(config.signal_list())
+                    .arg(worker)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+            }
+            JobQueue::Sqlite { pool, config, .. } => {
+                let released = sqlx::query(
+                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                     WHERE job_type = ?1 AND lock_by = ?2 AND status IN ('Queued', 'Running')",
+                )
+                .bind(config.queue.as_ref())
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                Ok(released.rows_affected())
+            }
+        }
+    }
+
     /// Forgets finished jobs (apalis keeps them): at most `limit` per call,
     /// so one run never blocks the queue's server for long. Returns how many
     /// were removed.

@@ -41,14 +41,29 @@ pub fn unique_worker_name(prefix: &str) -> String {
     )
 }
 
+/// How long one attempt may digest.
+#[derive(Clone, Copy, Debug)]
+struct JobTimeout(Duration);
+
 async fn handle(
     job: IngestJob,
     ctx: Data<Arc<JobContext>>,
+    timeout: Data<JobTimeout>,
     attempt: Attempt,
 ) -> Result<(), JobError> {
-    // apalis counts from 1 once the task runs
-    let attempt = attempt.current().max(1) as u32;
-    run_job(&job, &ctx, attempt).await
+    // apalis' lifecycle layer adds one to the task's counter (0 when pushed)
+    // before every run, in-process retries included: the first run sees 1
+    // (tests/digest.rs checks the count against max_attempts)
+    let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX).max(1);
+    let JobTimeout(limit) = *timeout;
+    run_job(&job, &ctx, attempt, limit).await
+}
+
+/// The worker-level timeout is only a backstop for a handler stuck beyond
+/// its own timeout (e.g. while dead-lettering): a job it cuts short is not
+/// dead-lettered, so it must never fire first.
+fn backstop(job_timeout: Duration) -> Duration {
+    job_timeout * 2 + Duration::from_secs(30)
 }
 
 fn backoff() -> ExponentialBackoff<HasherRng> {
@@ -73,6 +88,8 @@ where
     S: Future<Output = ()> + Send + 'static,
 {
     let retries = ctx.max_attempts.saturating_sub(1) as usize;
+    let claims = queue.clone();
+    let name = settings.name.clone();
     let monitor = Monitor::new();
     let monitor = match queue {
         JobQueue::Redis { storage, .. } => {
@@ -81,9 +98,10 @@ where
                 WorkerBuilder::new(settings.name.clone())
                     .backend(storage.clone().poll_with_interval(settings.poll_interval))
                     .data(ctx.clone())
+                    .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
                     .retry(RetryPolicy::retries(retries).with_backoff(backoff()))
-                    .timeout(settings.job_timeout)
+                    .timeout(backstop(settings.job_timeout))
                     .catch_panic()
                     .build(handle)
             })
@@ -94,15 +112,16 @@ where
                 WorkerBuilder::new(settings.name.clone())
                     .backend(storage.clone().poll_with_interval(settings.poll_interval))
                     .data(ctx.clone())
+                    .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
                     .retry(RetryPolicy::retries(retries).with_backoff(backoff()))
-                    .timeout(settings.job_timeout)
+                    .timeout(backstop(settings.job_timeout))
                     .catch_panic()
                     .build(handle)
             })
         }
     };
-    monitor
+    let result = monitor
         // a worker whose backend failed (Redis or the database went away)
         // is started again rather than ending the process
         .should_restart(|_ctx, _err| true)
@@ -112,5 +131,13 @@ where
             Ok(())
         })
         .await
-        .map_err(|e| WorkerError(e.to_string()))
+        .map_err(|e| WorkerError(e.to_string()));
+    // a graceful stop leaves nothing claimed, so a restart need not wait
+    // for orphan recovery
+    match claims.release_claimed(&name).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "claimed jobs returned to the queue"),
+        Err(e) => tracing::warn!(error = %e, "returning claimed jobs failed; orphan recovery will"),
+    }
+    result
 }
