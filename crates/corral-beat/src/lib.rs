@@ -28,12 +28,39 @@ pub const ROLLUP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(7);
 pub struct Upkeep {
     pub store: SharedStore,
     pub retention_days: i32,
+    /// Where attachments live; the files of purged attachments are deleted
+    /// there. `None` leaves files alone (a process without the volume).
+    pub attachments_dir: Option<std::path::PathBuf>,
 }
 
 impl Upkeep {
     pub async fn purge(&self) -> Result<PurgeReport, StoreError> {
         let report = self.store.purge(Utc::now(), self.retention_days).await?;
         metrics::counter!("corral_purged_events_total").increment(report.events_deleted);
+        if let Some(dir) = &self.attachments_dir {
+            let mut removed = 0u64;
+            for relative in &report.attachment_paths {
+                // stored paths are relative and made by ingest; refuse anything
+                // that would leave the directory
+                let path = std::path::Path::new(relative);
+                if path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    tracing::warn!(path = %relative, "not deleting an attachment outside the attachments directory");
+                    continue;
+                }
+                match tokio::fs::remove_file(dir.join(path)).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %relative, error = %e, "deleting an attachment failed")
+                    }
+                }
+            }
+            metrics::counter!("corral_purged_attachments_total").increment(removed);
+        }
         tracing::info!(
             events = report.events_deleted,
             issues = report.issues_deleted,
@@ -253,6 +280,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let upkeep = Arc::new(Upkeep {
         store,
         retention_days: config.retention_days,
+        attachments_dir: Some(config.attachments_dir()),
     });
     let leading = tokio::spawn(lead(pool, upkeep, shutdown_rx));
     corral_web::shutdown_signal().await;

@@ -136,11 +136,41 @@ async fn purge_keeps_counters_consistent(db: Db) {
     digest(&store, &p, "old issue", 35, 5).await;
     assert_eq!(db.counters().await.len(), 2);
 
+    // an attachment of an old event and one of a new event, on disk
+    let files = tempfile::tempdir().unwrap();
+    for (name, days_ago) in [("old", 40), ("new", 2)] {
+        let path = format!("{}/{name}/file", p.id);
+        std::fs::create_dir_all(files.path().join(format!("{}/{name}", p.id))).unwrap();
+        std::fs::write(files.path().join(&path), b"log").unwrap();
+        store
+            .add_attachment(&corral_core::AttachmentRecord {
+                project_id: p.id,
+                event_id: uuid::Uuid::new_v4(),
+                name: "log.txt".into(),
+                content_type: None,
+                attachment_type: None,
+                size: 3,
+                path,
+                created_at: chrono::Utc::now() - chrono::Duration::days(days_ago),
+            })
+            .await
+            .unwrap();
+    }
+
     let upkeep = Upkeep {
         store: store.clone(),
         retention_days: 30,
+        attachments_dir: Some(files.path().to_path_buf()),
     };
     let report = upkeep.purge().await.expect("purge");
+    assert!(
+        !files.path().join(format!("{}/old/file", p.id)).exists(),
+        "the old attachment's file is deleted"
+    );
+    assert!(
+        files.path().join(format!("{}/new/file", p.id)).exists(),
+        "the new attachment's file stays"
+    );
     assert_eq!(report.events_deleted, 9, "{report:?}");
     assert_eq!(report.issues_deleted, 1, "{report:?}");
     let counters = db.counters().await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use corral_core::model::{Project, ProjectId};
 use corral_core::{AttachmentRecord, DigestOutcome, SharedStore, StoreError};
 use corral_protocol::Event;
+use futures::FutureExt;
 use futures::future::try_join_all;
 
 use crate::batch::{BatchError, Batcher};
@@ -200,6 +201,14 @@ pub async fn process(job: &IngestJob, ctx: &JobContext) -> Result<JobReport, Job
     Ok(report)
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 /// What to do with a job that failed on attempt `attempt` (1-based).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -229,9 +238,17 @@ pub async fn run_job(
     timeout: Duration,
 ) -> Result<(), JobError> {
     let started = std::time::Instant::now();
-    let result = tokio::time::timeout(timeout, process(job, ctx))
-        .await
-        .unwrap_or_else(|_| Err(JobError::Transient(format!("timed out after {timeout:?}"))));
+    // a panic while digesting is a bug that a retry will not fix: it ends
+    // in the dead letters, with the panic's message, like any permanent error
+    let guarded = std::panic::AssertUnwindSafe(process(job, ctx)).catch_unwind();
+    let result = match tokio::time::timeout(timeout, guarded).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(JobError::Permanent(format!(
+            "the digest panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+        Err(_) => Err(JobError::Transient(format!("timed out after {timeout:?}"))),
+    };
     metrics::histogram!("corral_job_seconds").record(started.elapsed().as_secs_f64());
     let error = match result {
         Ok(report) => {

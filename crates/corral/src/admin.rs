@@ -438,45 +438,39 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
         }
         Command::DeadLetter(DeadLetterCommand::Replay { id, all }) => {
             let queue = db.queue(&config).await?;
-            let ids: Vec<i64> = if all {
-                store
-                    .list_dead_letters(10_000)
-                    .await?
-                    .iter()
-                    .map(|d| d.id)
-                    .collect()
-            } else {
-                id.into_iter().collect()
+            let letters = store.list_dead_letters(10_000).await?;
+            let chosen: Vec<_> = match id {
+                Some(id) => {
+                    let one: Vec<_> = letters.into_iter().filter(|d| d.id == id).collect();
+                    if one.is_empty() {
+                        bail!("no dead letter {id}");
+                    }
+                    one
+                }
+                None if all => letters,
+                None => bail!("give --id N or --all"),
             };
             let mut replayed = 0;
-            for id in ids {
-                let letter = store.take_dead_letter(id).await?;
+            for letter in chosen {
                 let job: IngestJob = match serde_json::from_str(&letter.payload) {
                     Ok(job) => job,
                     Err(e) => {
-                        store
-                            .add_dead_letter(
-                                &letter.queue,
-                                &letter.payload,
-                                &letter.error,
-                                letter.attempts,
-                            )
-                            .await?;
-                        eprintln!("dead letter {id} is not a job this version reads: {e}");
+                        eprintln!(
+                            "dead letter {} is not a job this version reads (kept): {e}",
+                            letter.id
+                        );
                         continue;
                     }
                 };
+                // push first, forget second: a crash in between replays the
+                // job twice, which the idempotent digest absorbs, and never
+                // loses it
                 if let Err(e) = queue.push(job).await {
-                    // put it back: a replay must never lose the job
-                    store
-                        .add_dead_letter(
-                            &letter.queue,
-                            &letter.payload,
-                            &letter.error,
-                            letter.attempts,
-                        )
-                        .await?;
-                    bail!("enqueueing dead letter {id} failed (kept): {e}");
+                    bail!("enqueueing dead letter {} failed (kept): {e}", letter.id);
+                }
+                match store.take_dead_letter(letter.id).await {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
                 replayed += 1;
             }
@@ -486,6 +480,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             let upkeep = corral_beat::Upkeep {
                 store: store.clone(),
                 retention_days: config.retention_days,
+                attachments_dir: Some(config.attachments_dir()),
             };
             let report = upkeep.purge().await?;
             println!(

@@ -224,6 +224,7 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let upkeep = Arc::new(corral_beat::Upkeep {
         store: store.clone(),
         retention_days: config.retention_days,
+        attachments_dir: Some(config.attachments_dir()),
     });
     let mut beat_stop = shutdown_rx.clone();
     let beat = tokio::spawn(corral_beat::run_schedules(upkeep, async move {
