@@ -1,18 +1,19 @@
 //! The issue search language shared by the UI and the API, a subset of
 //! Sentry's: `is:unresolved level:error release:1.2 environment:prod
-//! firstSeen:-24h lastSeen:-7d browser:Firefox "quoted text" free words`.
+//! firstSeen:-24h lastSeen:-7d is:unassigned assigned:me browser:Firefox
+//! "quoted text" free words`.
 //! Unknown keys are an error that names them, never silently ignored.
 
 use chrono::{DateTime, Duration, Utc};
 use corral_protocol::Level;
 
-use crate::model::IssueStatus;
-use crate::store::IssueQuery;
+use crate::model::{Assignee, IssueStatus};
+use crate::store::{AssignedFilter, IssueQuery};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchError {
     #[error(
-        "unknown search key {0:?}; known keys: is, level, release, environment, firstSeen, lastSeen, and tag names"
+        "unknown search key {0:?}; known keys: is, level, release, environment, assigned, firstSeen, lastSeen, and tag names"
     )]
     UnknownKey(String),
     #[error("invalid value {value:?} for {key}: {reason}")]
@@ -73,6 +74,11 @@ fn tokenize(input: &str) -> Result<Vec<Term>, SearchError> {
                     loop {
                         match chars.next() {
                             Some('"') => break,
+                            Some('\\') => {
+                                if let Some(c) = chars.next() {
+                                    v.push(c);
+                                }
+                            }
                             Some(c) => v.push(c),
                             None => return Err(SearchError::UnclosedQuote),
                         }
@@ -142,11 +148,23 @@ fn is_tag_key(key: &str) -> bool {
 }
 
 /// The parsed filters, applied on top of `base` (which holds the project
-/// scope, sort and paging).
+/// scope, sort and paging). `assigned:me` needs to know who asks: see
+/// [`parse_query_as`].
 pub fn parse_query(
     input: &str,
     base: IssueQuery,
     now: DateTime<Utc>,
+) -> Result<IssueQuery, SearchError> {
+    parse_query_as(input, base, now, None)
+}
+
+/// [`parse_query`] for a user: `me` is the user and their teams, what
+/// `assigned:me` matches. Without `me`, `assigned:me` is an error.
+pub fn parse_query_as(
+    input: &str,
+    base: IssueQuery,
+    now: DateTime<Utc>,
+    me: Option<&[Assignee]>,
 ) -> Result<IssueQuery, SearchError> {
     let mut q = base;
     let mut text = Vec::new();
@@ -158,14 +176,23 @@ pub fn parse_query(
                 }
             }
             Term::Pair(key, value) => match key.as_str() {
-                "is" => {
-                    q.status = Some(value.parse::<IssueStatus>().map_err(|_| {
-                        SearchError::InvalidValue {
-                            key,
-                            value: value.clone(),
-                            reason: "expected unresolved, resolved or ignored".into(),
-                        }
-                    })?)
+                "is" => match value.as_str() {
+                    "assigned" => q.assigned = Some(AssignedFilter::Assigned),
+                    "unassigned" => q.assigned = Some(AssignedFilter::Unassigned),
+                    _ => {
+                        q.status = Some(value.parse::<IssueStatus>().map_err(|_| {
+                            SearchError::InvalidValue {
+                                key,
+                                value: value.clone(),
+                                reason:
+                                    "expected unresolved, resolved, ignored, assigned or unassigned"
+                                        .into(),
+                            }
+                        })?)
+                    }
+                },
+                "assigned" | "assigned_to" | "assignedTo" => {
+                    q.assigned = Some(assigned_filter(&key, &value, me)?)
                 }
                 "level" => {
                     for v in value.split(',') {
@@ -196,10 +223,32 @@ pub fn parse_query(
     Ok(q)
 }
 
+/// `assigned:me`, `assigned:none`, `assigned:user:ID`, `assigned:team:ID`.
+fn assigned_filter(
+    key: &str,
+    value: &str,
+    me: Option<&[Assignee]>,
+) -> Result<AssignedFilter, SearchError> {
+    let bad = |reason: &str| SearchError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    match value {
+        "me" => me
+            .map(|me| AssignedFilter::ToAnyOf(me.to_vec()))
+            .ok_or_else(|| bad("only a signed-in user has issues assigned to them")),
+        "none" => Ok(AssignedFilter::Unassigned),
+        other => other
+            .parse::<Assignee>()
+            .map(AssignedFilter::To)
+            .map_err(|_| bad("expected me, none, user:ID or team:ID")),
+    }
+}
+
 /// Keys Sentry defines that Corral does not search yet: refused by name
 /// rather than silently treated as tags.
 const RESERVED: &[&str] = &[
-    "assigned",
     "bookmarks",
     "has",
     "timesSeen",
@@ -255,7 +304,7 @@ mod tests {
             SearchError::InvalidValue {
                 key: "is".into(),
                 value: "sleeping".into(),
-                reason: "expected unresolved, resolved or ignored".into()
+                reason: "expected unresolved, resolved, ignored, assigned or unassigned".into()
             }
         );
         assert!(matches!(
@@ -267,6 +316,45 @@ mod tests {
             SearchError::UnknownKey("timesSeen".into())
         );
         assert_eq!(parse("\"open").unwrap_err(), SearchError::UnclosedQuote);
+    }
+
+    #[test]
+    fn assignment() {
+        assert_eq!(
+            parse("is:assigned").unwrap().assigned,
+            Some(AssignedFilter::Assigned)
+        );
+        let q = parse("is:unassigned is:ignored").unwrap();
+        assert_eq!(q.assigned, Some(AssignedFilter::Unassigned));
+        assert_eq!(q.status, Some(IssueStatus::Ignored));
+        assert_eq!(
+            parse("assigned:none").unwrap().assigned,
+            Some(AssignedFilter::Unassigned)
+        );
+        assert_eq!(
+            parse("assigned:team:4").unwrap().assigned,
+            Some(AssignedFilter::To(Assignee::Team(4)))
+        );
+        let me = [Assignee::User(7), Assignee::Team(3)];
+        let q = parse_query_as("assigned:me", IssueQuery::default(), now(), Some(&me)).unwrap();
+        assert_eq!(q.assigned, Some(AssignedFilter::ToAnyOf(me.to_vec())));
+        assert!(q.tags.is_empty(), "assigned is not a tag");
+        // nobody to be "me"
+        assert!(matches!(
+            parse("assigned:me"),
+            Err(SearchError::InvalidValue { key, .. }) if key == "assigned"
+        ));
+        assert!(matches!(
+            parse("assigned:#backend"),
+            Err(SearchError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn quoted_values_may_escape_quotes() {
+        let q = parse(r#"release:"say \"hi\"" environment:"a\\b""#).unwrap();
+        assert_eq!(q.release.as_deref(), Some(r#"say "hi""#));
+        assert_eq!(q.environment.as_deref(), Some(r"a\b"));
     }
 
     #[test]

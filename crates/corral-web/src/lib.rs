@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api;
 pub mod health;
 pub mod ingest;
+pub mod mail;
 mod server;
 pub mod session;
 mod state;

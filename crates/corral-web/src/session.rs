@@ -109,14 +109,20 @@ impl SignedIn {
                 "the form expired or did not come from this site; reload the page and try again",
             ));
         }
-        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-            && origin != "null"
-            && !same_origin(state, headers, origin)
-        {
-            return Err(forbidden("the form was sent from another site"));
-        }
-        Ok(())
+        verify_origin(state, headers)
     }
+}
+
+/// Refuses (403) a request whose Origin header names another site; for
+/// the forms of visitors without a session (sign-in, reset, invitations).
+pub fn verify_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && origin != "null"
+        && !same_origin(state, headers, origin)
+    {
+        return Err(forbidden("the form was sent from another site"));
+    }
+    Ok(())
 }
 
 fn same_origin(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {

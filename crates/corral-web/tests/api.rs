@@ -611,9 +611,9 @@ async fn another_organizations_issue_is_not_found(shape: Shape) {
 
 async fn an_unknown_search_key_is_a_bad_request(shape: Shape) {
     let app = TestApp::start(shape).await;
-    let reply = list(&app, &[("query", "is:unresolved assigned:me")]).await;
+    let reply = list(&app, &[("query", "is:unresolved bookmarks:me")]).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(reply.detail().contains("\"assigned\""), "{}", reply.body);
+    assert!(reply.detail().contains("\"bookmarks\""), "{}", reply.body);
     let reply = list(&app, &[("query", "is:sleeping")]).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.detail().contains("sleeping"), "{}", reply.body);

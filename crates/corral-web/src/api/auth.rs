@@ -1,15 +1,21 @@
 //! Bearer tokens: `Authorization: Bearer <token>`. Only the SHA-256 of a
 //! token is stored; a token acts for its user within its scopes.
+//!
+//! Every handler asks in the same order: the token's scope first (403; it
+//! does not depend on what is asked for, so it leaks nothing), then whether
+//! the user may see the thing ([`Access`], 404 when not), then whether their
+//! role allows the change (403).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use corral_core::StoreError;
-use corral_core::model::{ApiToken, Project, User};
+use corral_core::model::{ApiToken, Issue, OrgId, Organization, Project, User};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::access::{Access, Action};
 use crate::state::AppState;
 
 /// The prefix of Corral's user tokens (like Sentry's `sntryu_`).
@@ -27,24 +33,46 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.trim().as_bytes()))
 }
 
-/// An authenticated API caller.
+/// An authenticated API caller: the token and its user's access.
 pub struct ApiAuth {
     pub token: ApiToken,
-    pub user: User,
+    pub access: Access,
 }
 
 impl ApiAuth {
+    pub fn user(&self) -> &User {
+        &self.access.user
+    }
+
+    /// 403 unless the token holds `scope` (or a higher level of it).
     pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
-        if self.token.has_scope(scope) {
+        self.require_any(&[scope])
+    }
+
+    /// 403 unless the token holds one of `scopes` (Sentry accepts several
+    /// for some endpoints, e.g. `org:read` or `project:read`).
+    pub fn require_any(&self, scopes: &[&'static str]) -> Result<(), ApiError> {
+        if scopes.iter().any(|s| self.token.has_scope(s)) {
             Ok(())
         } else {
-            Err(ApiError::MissingScope(scope))
+            Err(ApiError::MissingScope(scopes.join(" or ")))
         }
     }
 
-    /// Projects of the organizations the user belongs to (all for a superuser).
+    /// 403 when the user's role in the organization is too low for `action`
+    /// (404 for outsiders, though callers look the thing up first).
+    pub fn allow(&self, action: Action, org_id: OrgId) -> Result<(), ApiError> {
+        Ok(self.access.require(action, org_id)?)
+    }
+
+    /// An organization the user belongs to; 404 otherwise.
+    pub async fn org(&self, state: &AppState, slug: &str) -> Result<Organization, ApiError> {
+        Ok(self.access.organization(&state.store, slug).await?)
+    }
+
+    /// Every project the user can see, across organizations.
     pub async fn visible_projects(&self, state: &AppState) -> Result<Vec<Project>, ApiError> {
-        Ok(state.store.projects_for_user(self.user.id).await?)
+        Ok(self.access.projects(&state.store).await?)
     }
 
     /// One visible project; 404 for projects that exist but are not visible,
@@ -55,11 +83,22 @@ impl ApiAuth {
         org: &str,
         slug: &str,
     ) -> Result<Project, ApiError> {
-        self.visible_projects(state)
-            .await?
-            .into_iter()
-            .find(|p| p.org_slug == org && p.slug == slug)
-            .ok_or(ApiError::NotFound("project"))
+        Ok(self.access.project(&state.store, org, slug).await?)
+    }
+
+    /// An issue of a visible project, with its project; 404 otherwise.
+    pub async fn issue(&self, state: &AppState, id: &str) -> Result<(Issue, Project), ApiError> {
+        let id: i64 = id.parse().map_err(|_| ApiError::NotFound("issue"))?;
+        let issue = state.store.issue_by_id(id).await?;
+        let project = self
+            .access
+            .project_by_id(&state.store, issue.project_id)
+            .await
+            .map_err(|d| match ApiError::from(d) {
+                ApiError::NotFound(_) => ApiError::NotFound("issue"),
+                e => e,
+            })?;
+        Ok((issue, project))
     }
 }
 
@@ -86,7 +125,8 @@ impl FromRequestParts<AppState> for ApiAuth {
             Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::Unauthorized),
             Err(e) => return Err(e.into()),
         };
-        Ok(ApiAuth { token, user })
+        let access = Access::load(&state.store, user).await?;
+        Ok(ApiAuth { token, access })
     }
 }
 

@@ -8,6 +8,10 @@
 //! Every form carries the session's CSRF token.
 
 mod assets;
+mod auth;
+mod charts;
+mod issues;
+mod settings;
 
 use askama::Template;
 use axum::Router;
@@ -189,6 +193,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .merge(assets::routes())
+        .merge(issues::routes())
+        .merge(auth::routes())
+        .merge(settings::routes())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -795,3 +795,369 @@ pub fn metric(text: &str, series: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// A browser signed in through the store (no password needed): it sends the
+/// session cookie on every request and follows no redirects, so tests see
+/// the 303s of forms.
+pub struct Browser {
+    pub client: reqwest::Client,
+    /// The session's CSRF token, for forms.
+    pub csrf_token: String,
+    pub base_url: String,
+}
+
+/// Starts a session for `user_id` the way `/login` does (the store keeps the
+/// SHA-256 of the cookie's secret) and returns a browser that carries it.
+pub async fn browser_for(app: &TestApp, user_id: i64) -> Browser {
+    let secret = corral_web::session::random_token();
+    let csrf_token = corral_web::session::random_token();
+    app.store
+        .create_session(
+            &corral_web::session::sha256_hex(&secret),
+            user_id,
+            &csrf_token,
+            Utc::now() + chrono::Duration::days(1),
+        )
+        .await
+        .expect("session");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("{}={secret}", corral_web::session::SESSION_COOKIE)
+            .parse()
+            .expect("a cookie header"),
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    Browser {
+        client,
+        csrf_token,
+        base_url: app.base_url.clone(),
+    }
+}
+
+impl Browser {
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base_url)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        send(self.client.get(self.url(path))).await
+    }
+
+    /// POSTs a form as given (add `csrf_token` yourself, or leave it out to
+    /// test the refusal).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        send(self.client.post(self.url(path)).form(fields)).await
+    }
+
+    /// POSTs a form with the session's CSRF token.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", self.csrf_token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(path, &all).await
+    }
+}
+
+/// A user who is a `role` member of the fixtures' organization.
+pub async fn member_of_acme(app: &TestApp, email: &str, role: Role) -> User {
+    let user = app
+        .store
+        .create_user(NewUser {
+            email: email.into(),
+            name: email.split('@').next().unwrap_or(email).into(),
+            password_hash: None,
+            is_superuser: false,
+        })
+        .await
+        .expect("user");
+    app.store
+        .set_membership(app.fixtures().org.id, user.id, role)
+        .await
+        .expect("membership");
+    user
+}
+
+/// A client like a browser's: it keeps the cookies it is given and follows
+/// no redirects, so tests see the 303s of forms.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
+}
+
+/// A user who signs in with `password`, with `role` in the fixtures'
+/// organization (`None`: a user of no organization).
+pub async fn user_with_password(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    role: Option<Role>,
+) -> User {
+    let user = app
+        .store
+        .create_user(NewUser {
+            email: email.into(),
+            name: email.split('@').next().unwrap_or(email).into(),
+            password_hash: Some(
+                corral_web::accounts::hash_password(password).expect("hash a password"),
+            ),
+            is_superuser: false,
+        })
+        .await
+        .expect("user");
+    if let Some(role) = role {
+        app.store
+            .set_membership(app.fixtures().org.id, user.id, role)
+            .await
+            .expect("membership");
+    }
+    user
+}
+
+/// The value of the first hidden `csrf_token` field of a page.
+pub fn csrf_token_in(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf_token" value=""#)?;
+    let rest = &html[at + r#"name="csrf_token" value=""#.len()..];
+    rest.split('"').next().map(str::to_string)
+}
+
+/// Signs in through `/login` like a person: a browser with the session
+/// cookie, and the session's CSRF token read from a page.
+pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> Browser {
+    let client = cookie_client();
+    let reply = send(client.post(app.url("/login")).form(&[
+        ("email", email),
+        ("password", password),
+        ("next", "/"),
+    ]))
+    .await;
+    assert_eq!(
+        reply.status, 303,
+        "signing in as {email} failed: {}",
+        reply.body
+    );
+    let page = send(client.get(app.url("/settings/account/"))).await;
+    assert_eq!(page.status, 200, "the account page: {}", page.body);
+    let csrf_token = csrf_token_in(&page.body).expect("a CSRF token on the account page");
+    Browser {
+        client,
+        csrf_token,
+        base_url: app.base_url.clone(),
+    }
+}
+
+/// A real SMTP server: `aiosmtpd` from the test virtualenv
+/// (`CORRAL_TEST_PYTHON`), keeping every message it receives in a Maildir.
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: PathBuf,
+    process: corral_testkit::Process,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub async fn start() -> SmtpServer {
+        let dir = tempfile::Builder::new()
+            .prefix("corral-smtp-")
+            .tempdir()
+            .expect("temporary directory");
+        let maildir = dir.path().join("mail");
+        let port = corral_testkit::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut process = corral_testkit::Process::spawn(
+            "aiosmtpd",
+            &corral_testkit::sdk::python(),
+            &[
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &listen,
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                maildir.to_str().expect("a UTF-8 path"),
+            ],
+            &[],
+            &dir.path().join("logs"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&listen).await.is_err() {
+            if let Some(code) = process.exited() {
+                panic!("aiosmtpd exited ({code:?})\n{}", process.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd is not listening\n{}",
+                process.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        SmtpServer {
+            port,
+            maildir,
+            process,
+            _dir: dir,
+        }
+    }
+
+    /// `smtp_url` for Corral's configuration.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, raw, with quoted-printable soft line
+    /// breaks undone (long links are folded that way).
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        let mut messages: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|m| {
+                m.replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=")
+            })
+            .collect();
+        messages.sort();
+        messages
+    }
+
+    /// Waits for the messages to `to`; fails after 15 seconds.
+    pub async fn wait_for_mail(&self, to: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found: Vec<String> = self
+                .messages()
+                .into_iter()
+                .filter(|m| {
+                    m.lines().any(|l| {
+                        l.to_ascii_lowercase().starts_with("to:")
+                            && l.to_ascii_lowercase().contains(&to.to_ascii_lowercase())
+                    })
+                })
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail to {to} arrived (have {} messages)\n{}",
+                self.messages().len(),
+                self.process.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The first `base/.../` link in a text that starts with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    let at = text.find(prefix)?;
+    let link: String = text[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '<' && *c != '"')
+        .collect();
+    Some(link)
+}
+
+impl TestApp {
+    /// Any request of the REST API with `token` and an optional JSON body.
+    pub async fn api(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.url(path_or_url)
+        };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self.client.request(method, url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    pub async fn api_post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.api("POST", path, token, Some(body)).await
+    }
+
+    pub async fn api_delete(&self, path: &str, token: &str) -> Reply {
+        self.api("DELETE", path, token, None).await
+    }
+
+    /// An issue with one event, written by the digest directly (no queue):
+    /// for tests that need many issues fast. Returns the issue and event ids.
+    pub async fn seed_issue(
+        &self,
+        project_id: i64,
+        title: &str,
+        tags: &[(&str, &str)],
+    ) -> (i64, Uuid) {
+        let event_id = Uuid::new_v4();
+        let now = Utc::now();
+        let data = json!({
+            "event_id": event_id.simple().to_string(),
+            "message": title,
+            "level": "error",
+            "platform": "python",
+            "tags": tags,
+        });
+        let input = corral_core::DigestInput {
+            project_id,
+            event_id,
+            event_type: corral_core::model::EventType::Error,
+            level: corral_protocol::Level::Error,
+            title: title.to_string(),
+            culprit: "seeded".into(),
+            metadata: json!({"value": title}),
+            platform: "python".into(),
+            release: None,
+            environment: None,
+            timestamp: now,
+            received_at: now,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            hashes: vec![corral_core::GroupHash {
+                // one issue per title
+                hash: format!("{:032x}", md5_like(title)),
+                config: "corral:2026-11".into(),
+            }],
+            secondary_hashes: vec![],
+            data: data.to_string(),
+        };
+        let outcome = self.store.digest(&[input]).await.expect("digest");
+        (outcome[0].issue_id.expect("an issue"), event_id)
+    }
+}
+
+/// 128 bits from a text (a grouping hash for seeded issues).
+fn md5_like(text: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes)
+}

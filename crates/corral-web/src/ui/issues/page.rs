@@ -1,0 +1,404 @@
+//! The issue page: what the issue is, how often it happens, its tag values,
+//! one of its events in full (the latest, or one named in the URL, with
+//! links to the older and newer one), comments and the action forms; and
+//! the event's raw JSON.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use corral_core::model::{
+    Comment, Issue, IssueStatus, Project, StoredEvent, TagValueCount, format_short_id,
+};
+use corral_core::{EventCursor, StoreError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::super::charts::{self, Chart};
+use super::super::{Chrome, not_found, render, store_failure};
+use super::event::EventView;
+use super::when::When;
+use super::{People, encode, notice_text, visible_issue};
+use crate::access::Action;
+use crate::session::SignedIn;
+use crate::state::AppState;
+
+/// Tag values shown per key.
+const TOP_VALUES: usize = 5;
+
+struct IssueView {
+    title: String,
+    culprit: String,
+    level: &'static str,
+    status: &'static str,
+    /// Sentry has none for resolved issues.
+    substatus: Option<&'static str>,
+    /// How long an ignore lasts, or what a resolve waits for.
+    status_detail: Option<String>,
+    short_id: String,
+    count: i64,
+    first_seen: When,
+    last_seen: When,
+    first_release: Option<String>,
+    last_release: Option<String>,
+    project_name: String,
+    project_slug: String,
+    assignee: Option<String>,
+    unresolved: bool,
+}
+
+struct TagShare {
+    value: String,
+    count: i64,
+    percent: u32,
+    href: String,
+}
+
+struct TagBreakdown {
+    key: String,
+    total: i64,
+    values: Vec<TagShare>,
+    /// Values beyond the top ones.
+    others: usize,
+}
+
+struct CommentView {
+    author: String,
+    text: String,
+    when: When,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "issues/issue.html")]
+struct IssuePage {
+    chrome: Chrome,
+    org: String,
+    /// `/organizations/{org}/issues/{id}/`
+    base: String,
+    notice: Option<String>,
+    issue: IssueView,
+    /// The last day by hour and the last month by day.
+    charts: Vec<Chart>,
+    tags: Vec<TagBreakdown>,
+    event: Option<EventView>,
+    older: Option<String>,
+    newer: Option<String>,
+    json_href: Option<String>,
+    comments: Vec<CommentView>,
+    members: Vec<Choice>,
+    teams: Vec<Choice>,
+    can_triage: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct PageParams {
+    notice: Option<String>,
+}
+
+fn status_detail(i: &Issue) -> Option<String> {
+    match i.status {
+        IssueStatus::Resolved => Some(match &i.resolved_in_release {
+            Some(r) => format!("in the next release after {r}"),
+            None => match i.resolved_at {
+                Some(t) => format!("since {}", t.format("%Y-%m-%d %H:%M UTC")),
+                None => return None,
+            },
+        }),
+        IssueStatus::Ignored => Some(match (i.ignore_until, i.ignore_count) {
+            (Some(t), _) => format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
+            (None, Some(n)) => {
+                let so_far = i.times_seen - i.ignore_count_base.unwrap_or(i.times_seen);
+                format!("until {n} more events ({so_far} so far)")
+            }
+            (None, None) => "forever".into(),
+        }),
+        IssueStatus::Unresolved => None,
+    }
+}
+
+fn tag_breakdowns(org: &str, values: &[TagValueCount]) -> Vec<TagBreakdown> {
+    let mut out: Vec<TagBreakdown> = Vec::new();
+    // the store orders by key, then most seen first
+    for chunk in values.chunk_by(|a, b| a.key == b.key) {
+        let total: i64 = chunk.iter().map(|v| v.times_seen).sum();
+        let key = chunk[0].key.clone();
+        out.push(TagBreakdown {
+            values: chunk
+                .iter()
+                .take(TOP_VALUES)
+                .map(|v| TagShare {
+                    href: format!(
+                        "/organizations/{}/issues/?query={}",
+                        encode(org),
+                        encode(&format!(
+                            "{key}:\"{}\"",
+                            v.value.replace('\\', "\\\\").replace('"', "\\\"")
+                        ))
+                    ),
+                    value: v.value.clone(),
+                    count: v.times_seen,
+                    percent: if total > 0 {
+                        ((v.times_seen as f64 * 100.0) / total as f64).round() as u32
+                    } else {
+                        0
+                    },
+                })
+                .collect(),
+            others: chunk.len().saturating_sub(TOP_VALUES),
+            total,
+            key,
+        });
+    }
+    out
+}
+
+fn comment_view(c: &Comment, now: DateTime<Utc>) -> CommentView {
+    CommentView {
+        author: c.user_name.clone(),
+        text: c.text.clone(),
+        when: When::new(c.created_at, now),
+    }
+}
+
+/// The issue page with its latest event.
+pub(super) async fn latest(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((org, id)): Path<(String, String)>,
+    Query(params): Query<PageParams>,
+) -> Response {
+    show(&state, &signed, &org, &id, None, params).await
+}
+
+/// The issue page with one of its events.
+pub(super) async fn event(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((org, id, event_id)): Path<(String, String, String)>,
+    Query(params): Query<PageParams>,
+) -> Response {
+    let Some(event_id) = corral_protocol::parse_event_id(&event_id) else {
+        return not_found("event");
+    };
+    show(&state, &signed, &org, &id, Some(event_id), params).await
+}
+
+/// An event of the issue; transactions and other issues' events are not.
+async fn event_of(
+    state: &AppState,
+    issue: &Issue,
+    event_id: Uuid,
+) -> Result<StoredEvent, Response> {
+    match state.store.event_by_id(issue.project_id, event_id).await {
+        Ok(e) if e.issue_id == Some(issue.id) => Ok(e),
+        Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found("event")),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+async fn show(
+    state: &AppState,
+    signed: &SignedIn,
+    org_slug: &str,
+    id: &str,
+    event_id: Option<Uuid>,
+    params: PageParams,
+) -> Response {
+    let (org, project, issue) = match visible_issue(state, signed, org_slug, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let now = Utc::now();
+    let (day_from, day_to) = charts::last_day(now);
+    let (month_from, month_to) = charts::last_month(now);
+    let store = &state.store;
+    let found = futures::try_join!(
+        Chrome::new(state, signed, Some(&org.slug)),
+        async {
+            match event_id {
+                Some(eid) => event_of(state, &issue, eid).await.map(Some),
+                None => match store.latest_event(issue.id).await {
+                    Ok(e) => Ok(Some(e)),
+                    // every event may have been purged
+                    Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(store_failure(e)),
+                },
+            }
+        },
+        async {
+            store
+                .issue_hourly_counts(issue.id, day_from, day_to)
+                .await
+                .map_err(store_failure)
+        },
+        async {
+            store
+                .issue_daily_counts(issue.id, month_from, month_to)
+                .await
+                .map_err(store_failure)
+        },
+        async {
+            store
+                .issue_tag_values(issue.id)
+                .await
+                .map_err(store_failure)
+        },
+        async { store.list_comments(issue.id).await.map_err(store_failure) },
+        People::load(state, org.id),
+    );
+    let (chrome, event, hourly, daily, tag_values, comments, people) = match found {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let base = format!("/organizations/{}/issues/{}/", encode(&org.slug), issue.id);
+    let (older, newer) = match &event {
+        Some(e) => match store
+            .adjacent_events(
+                issue.id,
+                EventCursor {
+                    received_at: e.received_at,
+                    event_id: e.event_id,
+                },
+            )
+            .await
+        {
+            Ok(adjacent) => adjacent,
+            Err(e) => return store_failure(e),
+        },
+        None => (None, None),
+    };
+    let event_href = |id: Uuid| format!("{base}events/{}/", id.simple());
+    let page = IssuePage {
+        issue: issue_view(&issue, &project, &people, now),
+        charts: vec![
+            charts::hourly("Events in the last 24 hours", &hourly, now, 480, 80),
+            charts::daily("Events in the last 30 days", &daily, now, 480, 80),
+        ],
+        tags: tag_breakdowns(&org.slug, &tag_values),
+        json_href: event
+            .as_ref()
+            .map(|e| format!("{base}events/{}/json", e.event_id.simple())),
+        event: event.as_ref().map(|e| EventView::new(e, &org.slug, now)),
+        older: older.map(event_href),
+        newer: newer.map(event_href),
+        comments: comments.iter().map(|c| comment_view(c, now)).collect(),
+        members: people
+            .members
+            .iter()
+            .map(|m| Choice {
+                value: format!("user:{}", m.user.id),
+                label: super::display_name(&m.user.name, &m.user.email),
+                selected: issue.assignee == Some(corral_core::model::Assignee::User(m.user.id)),
+            })
+            .collect(),
+        teams: people
+            .teams
+            .iter()
+            .map(|t| Choice {
+                value: format!("team:{}", t.id),
+                label: format!("#{}", t.slug),
+                selected: issue.assignee == Some(corral_core::model::Assignee::Team(t.id)),
+            })
+            .collect(),
+        can_triage: signed.access.can(Action::TriageIssues, org.id),
+        notice: params.notice.as_deref().and_then(|k| notice_text(k, None)),
+        chrome,
+        org: org.slug.clone(),
+        base,
+    };
+    render(&page)
+}
+
+fn issue_view(i: &Issue, p: &Project, people: &People, now: DateTime<Utc>) -> IssueView {
+    IssueView {
+        title: i.title.clone(),
+        culprit: i.culprit.clone(),
+        level: i.level.as_str(),
+        status: i.status.as_str(),
+        substatus: (i.status != IssueStatus::Resolved).then(|| i.substatus.as_str()),
+        status_detail: status_detail(i),
+        short_id: format_short_id(&p.slug, i.short_id),
+        count: i.times_seen,
+        first_seen: When::new(i.first_seen, now),
+        last_seen: When::new(i.last_seen, now),
+        first_release: i.first_release.clone(),
+        last_release: i.last_release.clone(),
+        project_name: p.name.clone(),
+        project_slug: p.slug.clone(),
+        assignee: i.assignee.as_ref().map(|a| people.name(a)),
+        unresolved: i.status == IssueStatus::Unresolved,
+    }
+}
+
+/// The event as stored, as JSON (same access rules as the page).
+pub(super) async fn raw_json(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((org, id, event_id)): Path<(String, String, String)>,
+) -> Response {
+    let (_, _, issue) = match visible_issue(&state, &signed, &org, &id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let Some(event_id) = corral_protocol::parse_event_id(&event_id) else {
+        return not_found("event");
+    };
+    let event = match event_of(&state, &issue, event_id).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let body = serde_json::to_string_pretty(&event.data).unwrap_or_else(|_| "{}".into());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tv(key: &str, value: &str, n: i64) -> TagValueCount {
+        TagValueCount {
+            key: key.into(),
+            value: value.into(),
+            times_seen: n,
+            first_seen: Utc::now(),
+            last_seen: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn top_five_values_per_key_with_percentages() {
+        let mut values = vec![tv("browser", "Firefox", 3), tv("browser", "Chrome", 1)];
+        for (i, n) in [50, 20, 10, 10, 5, 5].iter().enumerate() {
+            values.push(tv("user", &format!("u{i}"), *n));
+        }
+        let b = tag_breakdowns("acme", &values);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].key, "browser");
+        assert_eq!(b[0].total, 4);
+        assert_eq!(
+            b[0].values.iter().map(|v| v.percent).collect::<Vec<_>>(),
+            vec![75, 25]
+        );
+        assert_eq!(b[1].values.len(), 5);
+        assert_eq!(b[1].others, 1);
+        assert_eq!(b[1].values[0].percent, 50);
+        assert_eq!(
+            b[0].values[0].href,
+            "/organizations/acme/issues/?query=browser%3A%22Firefox%22"
+        );
+    }
+}

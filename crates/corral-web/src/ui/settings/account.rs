@@ -1,0 +1,341 @@
+//! `/settings/account/`: the user's name, password, sessions and API tokens.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum_extra::extract::Form;
+use corral_core::StoreError;
+use corral_core::model::{ALL_SCOPES, TokenId};
+use serde::Deserialize;
+
+use super::{CsrfForm, Notice, NoticeQuery, done, minute, refusal, with_status};
+use crate::api::{hash_token, new_token_secret};
+use crate::session::SignedIn;
+use crate::state::AppState;
+use crate::ui::auth::{check_name, check_new_password, hash, set_password_everywhere, verify};
+use crate::ui::{Chrome, render, store_failure};
+
+const PAGE: &str = "/settings/account/";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PAGE, get(page))
+        .route("/settings/account/name", post(rename))
+        .route("/settings/account/password", post(change_password))
+        .route("/settings/account/sessions", post(end_other_sessions))
+        .route("/settings/account/tokens", post(create_token))
+        .route("/settings/account/tokens/{id}/delete", post(delete_token))
+}
+
+struct TokenRow {
+    id: TokenId,
+    name: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+}
+
+/// One resource's scopes, as a row of checkboxes.
+struct ScopeGroup {
+    resource: &'static str,
+    scopes: Vec<&'static str>,
+}
+
+/// A token just created: its secret is shown this once.
+struct NewToken {
+    name: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    notice: Option<Notice>,
+    name: String,
+    email: String,
+    tokens: Vec<TokenRow>,
+    scope_groups: Vec<ScopeGroup>,
+    new_token: Option<NewToken>,
+}
+
+impl AccountPage {
+    /// The level part of a scope (`read` of `event:read`).
+    fn level<'a>(&self, scope: &'a str) -> &'a str {
+        scope.split_once(':').map(|(_, l)| l).unwrap_or(scope)
+    }
+}
+
+fn scope_groups() -> Vec<ScopeGroup> {
+    let mut groups: Vec<ScopeGroup> = Vec::new();
+    for scope in ALL_SCOPES {
+        let resource = scope.split_once(':').map(|(r, _)| r).unwrap_or(scope);
+        match groups.last_mut() {
+            Some(g) if g.resource == resource => g.scopes.push(scope),
+            _ => groups.push(ScopeGroup {
+                resource,
+                scopes: vec![scope],
+            }),
+        }
+    }
+    groups
+}
+
+async fn show(
+    state: &AppState,
+    signed: &SignedIn,
+    notice: Option<Notice>,
+    new_token: Option<NewToken>,
+) -> Response {
+    let chrome = match Chrome::new(state, signed, None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let user = &signed.access.user;
+    let tokens = match state.store.list_api_tokens(user.id).await {
+        Ok(t) => t,
+        Err(e) => return store_failure(e),
+    };
+    let showing_secret = new_token.is_some();
+    let mut response = render(&AccountPage {
+        chrome,
+        notice,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                scopes: t.scopes.join(" "),
+                created: minute(&t.created_at),
+                last_used: t
+                    .last_used_at
+                    .as_ref()
+                    .map(minute)
+                    .unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        scope_groups: scope_groups(),
+        new_token,
+    });
+    if showing_secret {
+        // the secret must not linger in caches or the back button
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn page(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    show(&state, &signed, q.notice(), None).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NameForm {
+    csrf_token: String,
+    name: String,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
+        return refused;
+    }
+    let name = match check_name(&form.name) {
+        Ok(n) => n,
+        Err(problem) => {
+            let page = show(&state, &signed, Some(Notice::error(problem)), None).await;
+            return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    match state.store.update_user(signed.access.user.id, name).await {
+        Ok(_) => done(PAGE, "saved"),
+        Err(e) => match refusal(e) {
+            Ok((status, notice)) => {
+                with_status(show(&state, &signed, Some(notice), None).await, status)
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    csrf_token: String,
+    current: String,
+    password: String,
+    confirm: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
+        return refused;
+    }
+    let again = async |status: StatusCode, problem: &str| {
+        with_status(
+            show(&state, &signed, Some(Notice::error(problem)), None).await,
+            status,
+        )
+    };
+    // the stored hash may be newer than the session's copy of the user
+    let user = match state.store.user_by_id(signed.access.user.id).await {
+        Ok(u) => u,
+        Err(e) => return store_failure(e),
+    };
+    if !verify(form.current.clone(), Some(&user)).await {
+        return again(StatusCode::FORBIDDEN, "The current password is wrong.").await;
+    }
+    if let Err(problem) = check_new_password(&form.password, &form.confirm) {
+        return again(StatusCode::UNPROCESSABLE_ENTITY, problem).await;
+    }
+    let hash = match hash(form.password).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match set_password_everywhere(&state, user.id, &hash, Some(&signed.session_hash)).await {
+        Ok(()) => done(PAGE, "password_changed"),
+        Err(e) => store_failure(e),
+    }
+}
+
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
+        return refused;
+    }
+    match state
+        .store
+        .delete_user_sessions(signed.access.user.id, Some(&signed.session_hash))
+        .await
+    {
+        Ok(_) => done(PAGE, "sessions_ended"),
+        Err(e) => store_failure(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenForm {
+    csrf_token: String,
+    name: String,
+    scope: Vec<String>,
+}
+
+/// Creates a token and shows its secret on the page this once (it is
+/// stored only as a hash, so it cannot be shown again).
+async fn create_token(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
+        return refused;
+    }
+    let refuse = async |problem: String| {
+        with_status(
+            show(&state, &signed, Some(Notice::error(problem)), None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    let name = match check_name(&form.name) {
+        Ok(n) => n.to_string(),
+        Err(_) => return refuse("Give the token a name (at most 200 characters).".into()).await,
+    };
+    if form.scope.is_empty() {
+        return refuse("Choose at least one scope.".into()).await;
+    }
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in &form.scope {
+        if !ALL_SCOPES.contains(&scope.as_str()) {
+            return refuse(format!("{scope:?} is not a scope.")).await;
+        }
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let secret = new_token_secret();
+    match state
+        .store
+        .create_api_token(signed.access.user.id, &name, &scopes, &hash_token(&secret))
+        .await
+    {
+        Ok(_) => {
+            let notice =
+                Notice::ok("The token was created. Copy it now: it will not be shown again.");
+            show(
+                &state,
+                &signed,
+                Some(notice),
+                Some(NewToken { name, secret }),
+            )
+            .await
+        }
+        Err(e) => match refusal(e) {
+            Ok((status, notice)) => {
+                with_status(show(&state, &signed, Some(notice), None).await, status)
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+async fn delete_token(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<TokenId>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
+        return refused;
+    }
+    // the store deletes only the user's own tokens
+    match state
+        .store
+        .delete_api_token(signed.access.user.id, id)
+        .await
+    {
+        Ok(()) => done(PAGE, "token_deleted"),
+        Err(StoreError::NotFound(_)) => crate::ui::not_found("token"),
+        Err(e) => store_failure(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_is_offered_once_by_resource() {
+        let groups = scope_groups();
+        let resources: Vec<_> = groups.iter().map(|g| g.resource).collect();
+        assert_eq!(resources, ["org", "project", "team", "member", "event"]);
+        let offered: Vec<&str> = groups.iter().flat_map(|g| g.scopes.clone()).collect();
+        assert_eq!(offered, ALL_SCOPES);
+    }
+}
