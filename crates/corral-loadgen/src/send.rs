@@ -1,0 +1,394 @@
+//! Sending the load and measuring it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use tokio::sync::Semaphore;
+
+use crate::payload::{Template, template};
+use crate::report::{EndToEnd, Latency, Report};
+use crate::verify::{ApiTarget, stored_events};
+
+/// How much to send.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    Count(u64),
+    Duration(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub dsn: String,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// A fixed rate in requests per second; `None` sends as fast as the
+    /// concurrency allows.
+    pub rate: Option<f64>,
+    pub load: Load,
+    pub groups: usize,
+    pub frames: usize,
+    pub event_bytes: usize,
+    pub gzip: bool,
+    /// Where to count stored events for the end-to-end figure.
+    pub api: Option<ApiTarget>,
+    /// How long to wait for the digest after the last send.
+    pub wait: Duration,
+}
+
+/// Hard bounds, so a typo cannot turn this into a flood.
+pub const MAX_COUNT: u64 = 50_000_000;
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+pub const MAX_CONCURRENCY: usize = 4096;
+
+/// The DSN must point at this machine.
+fn check_loopback(dsn: &corral_protocol::Dsn) -> anyhow::Result<()> {
+    let host = dsn.host.trim_start_matches('[').trim_end_matches(']');
+    let port = dsn
+        .port
+        .unwrap_or(if dsn.scheme == "https" { 443 } else { 80 });
+    let addrs: Vec<IpAddr> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}"))?
+        .map(|a| a.ip())
+        .collect();
+    if addrs.is_empty() || !addrs.iter().all(IpAddr::is_loopback) {
+        bail!(
+            "the target {host} is not a loopback address: the load generator only sends to this machine"
+        );
+    }
+    Ok(())
+}
+
+fn validate(options: &Options) -> anyhow::Result<corral_protocol::Dsn> {
+    let dsn: corral_protocol::Dsn = options.dsn.parse().context("invalid DSN")?;
+    check_loopback(&dsn)?;
+    match options.load {
+        Load::Count(0) => bail!("--count must be at least 1"),
+        Load::Count(n) if n > MAX_COUNT => bail!("--count is at most {MAX_COUNT}"),
+        Load::Duration(d) if d.is_zero() => bail!("--duration must be positive"),
+        Load::Duration(d) if d > MAX_DURATION => bail!("--duration is at most {MAX_DURATION:?}"),
+        _ => {}
+    }
+    if options.concurrency == 0 || options.concurrency > MAX_CONCURRENCY {
+        bail!("--concurrency must be between 1 and {MAX_CONCURRENCY}");
+    }
+    if let Some(r) = options.rate
+        && !(r > 0.0 && r <= 1_000_000.0)
+    {
+        bail!("--rate must be between 0 and 1000000 requests per second");
+    }
+    if options.groups == 0 {
+        bail!("--groups must be at least 1");
+    }
+    if options.frames < 4 || options.frames > 200 {
+        bail!("--frames must be between 4 and 200");
+    }
+    Ok(dsn)
+}
+
+/// What one sender saw.
+struct Tally {
+    latency: Histogram<u64>,
+    statuses: BTreeMap<u16, u64>,
+    transport_errors: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            // microseconds, up to a minute, 3 significant digits
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            statuses: BTreeMap::new(),
+            transport_errors: 0,
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        let _ = self.latency.add(&other.latency);
+        for (s, n) in other.statuses {
+            *self.statuses.entry(s).or_default() += n;
+        }
+        self.transport_errors += other.transport_errors;
+    }
+}
+
+struct Shared {
+    client: reqwest::Client,
+    url: String,
+    auth: String,
+    templates: Vec<Template>,
+    gzip: bool,
+    issued: AtomicU64,
+    load: Load,
+    started: Instant,
+}
+
+impl Shared {
+    /// The next request's number, or `None` when the run is over.
+    fn next(&self) -> Option<u64> {
+        match self.load {
+            Load::Count(n) => {
+                let i = self.issued.fetch_add(1, Ordering::Relaxed);
+                (i < n).then_some(i)
+            }
+            Load::Duration(d) => {
+                (self.started.elapsed() < d).then(|| self.issued.fetch_add(1, Ordering::Relaxed))
+            }
+        }
+    }
+
+    fn body(&self, i: u64) -> Vec<u8> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut id_bytes = [0u8; 32];
+        id_bytes.copy_from_slice(id.as_bytes());
+        let raw = self.templates[(i as usize) % self.templates.len()].render(&id_bytes);
+        if self.gzip {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let _ = enc.write_all(&raw);
+            enc.finish().unwrap_or(raw)
+        } else {
+            raw
+        }
+    }
+
+    async fn send(&self, i: u64, tally: &mut Tally) {
+        let body = self.body(i);
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header("X-Sentry-Auth", &self.auth)
+            .header("Content-Type", "application/x-sentry-envelope");
+        if self.gzip {
+            request = request.header("Content-Encoding", "gzip");
+        }
+        let started = Instant::now();
+        let result = request.body(body).send().await;
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // read the body so the connection can be reused
+                let _ = response.bytes().await;
+                let micros = started.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+                let _ = tally.latency.record(micros);
+                *tally.statuses.entry(status).or_default() += 1;
+            }
+            Err(_) => tally.transport_errors += 1,
+        }
+    }
+}
+
+/// Runs the load and, when an API target is given, waits for the digest.
+pub async fn run(options: Options) -> anyhow::Result<Report> {
+    let dsn = validate(&options)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .build()?;
+    let baseline = match &options.api {
+        Some(api) => Some(stored_events(&client, api).await.context(
+            "reading the project's issues before the run (check --api-token, --org, --project)",
+        )?),
+        None => None,
+    };
+    let templates: Vec<Template> = (0..options.groups)
+        .map(|g| template(g, options.frames, options.event_bytes, &options.dsn))
+        .collect();
+    let event_bytes = templates.iter().map(|t| t.bytes.len()).sum::<usize>() / templates.len();
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        url: dsn.envelope_url(),
+        auth: format!(
+            "Sentry sentry_key={}, sentry_version=7, sentry_client=corral-loadgen/{}",
+            dsn.public_key,
+            env!("CARGO_PKG_VERSION")
+        ),
+        templates,
+        gzip: options.gzip,
+        issued: AtomicU64::new(0),
+        load: options.load,
+        started: Instant::now(),
+    });
+
+    let started = Instant::now();
+    let tally = match options.rate {
+        None => closed_loop(&shared, options.concurrency).await,
+        Some(rate) => open_loop(&shared, options.concurrency, rate).await,
+    };
+    let send_seconds = started.elapsed().as_secs_f64().max(1e-9);
+
+    let sent = tally.statuses.values().sum::<u64>() + tally.transport_errors;
+    let accepted = tally.statuses.get(&200).copied().unwrap_or(0);
+    let end_to_end = match (&options.api, baseline) {
+        (Some(api), Some(baseline)) => {
+            Some(wait_for_digest(&client, api, baseline, accepted, started, options.wait).await?)
+        }
+        _ => None,
+    };
+    let q = |p: f64| tally.latency.value_at_quantile(p) as f64 / 1000.0;
+    Ok(Report {
+        target: dsn.envelope_url(),
+        mode: match (options.rate, options.load) {
+            (None, Load::Count(n)) => format!("{n} events, closed loop"),
+            (None, Load::Duration(d)) => format!("{} s, closed loop", d.as_secs()),
+            (Some(r), Load::Count(n)) => format!("{n} events at {r} req/s"),
+            (Some(r), Load::Duration(d)) => format!("{} s at {r} req/s", d.as_secs()),
+        },
+        concurrency: options.concurrency,
+        gzip: options.gzip,
+        groups: options.groups,
+        event_bytes,
+        sent,
+        accepted,
+        transport_errors: tally.transport_errors,
+        statuses: tally.statuses.clone(),
+        send_seconds,
+        requests_per_sec: sent as f64 / send_seconds,
+        accepted_per_sec: accepted as f64 / send_seconds,
+        latency: Latency {
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p99_ms: q(0.99),
+            max_ms: tally.latency.max() as f64 / 1000.0,
+        },
+        end_to_end,
+    })
+}
+
+/// `concurrency` senders, each sending its next request when the last one
+/// is answered.
+async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::new();
+            while let Some(i) = shared.next() {
+                shared.send(i, &mut tally).await;
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::new();
+    for t in tasks {
+        if let Ok(tally) = t.await {
+            total.merge(tally);
+        }
+    }
+    total
+}
+
+/// Requests started at a fixed rate, at most `concurrency` in flight: a
+/// request due while all are busy waits (the achieved rate is reported).
+async fn open_loop(shared: &Arc<Shared>, concurrency: usize, rate: f64) -> Tally {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tally>();
+    while let Some(i) = shared.next() {
+        ticker.tick().await;
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let shared = shared.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut tally = Tally::new();
+            shared.send(i, &mut tally).await;
+            drop(permit);
+            let _ = tx.send(tally);
+        });
+    }
+    drop(tx);
+    let mut total = Tally::new();
+    while let Some(t) = rx.recv().await {
+        total.merge(t);
+    }
+    total
+}
+
+async fn wait_for_digest(
+    client: &reqwest::Client,
+    api: &ApiTarget,
+    baseline: u64,
+    accepted: u64,
+    started: Instant,
+    wait: Duration,
+) -> anyhow::Result<EndToEnd> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let now_stored = stored_events(client, api).await?;
+        let stored = now_stored.saturating_sub(baseline);
+        let done = stored >= accepted;
+        if done || Instant::now() >= deadline {
+            let seconds = started.elapsed().as_secs_f64();
+            return Ok(EndToEnd {
+                stored,
+                all_stored: stored == accepted,
+                seconds,
+                events_per_sec: stored as f64 / seconds.max(1e-9),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dsn: &str) -> Options {
+        Options {
+            dsn: dsn.into(),
+            concurrency: 4,
+            rate: None,
+            load: Load::Count(10),
+            groups: 5,
+            frames: 15,
+            event_bytes: 5000,
+            gzip: false,
+            api: None,
+            wait: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn only_loopback_targets() {
+        assert!(
+            validate(&options(
+                "http://0123456789abcdef0123456789abcdef@127.0.0.1:8000/1"
+            ))
+            .is_ok()
+        );
+        assert!(
+            validate(&options(
+                "http://0123456789abcdef0123456789abcdef@localhost:8000/1"
+            ))
+            .is_ok()
+        );
+        let err = validate(&options(
+            "http://0123456789abcdef0123456789abcdef@192.0.2.1:8000/1",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut o = options("http://0123456789abcdef0123456789abcdef@127.0.0.1:8000/1");
+        o.load = Load::Count(0);
+        assert!(validate(&o).is_err());
+        o.load = Load::Duration(Duration::from_secs(7200));
+        assert!(validate(&o).is_err());
+        o.load = Load::Count(1);
+        o.concurrency = 0;
+        assert!(validate(&o).is_err());
+    }
+}
