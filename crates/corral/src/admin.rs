@@ -191,6 +191,15 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
                 println!("created user {} ({})", user.email, user.id);
             }
         }
+        Command::User(UserCommand::ResetLink { email, base_url }) => {
+            let user = store.user_by_email(&email).await?;
+            let link = corral_web::mail::reset_link_under(&store, user.id, &base_url).await?;
+            if json_out {
+                println!("{}", json!({"email": user.email, "link": link}));
+            } else {
+                println!("{link}");
+            }
+        }
         Command::User(UserCommand::SetPassword {
             email,
             password,

@@ -112,6 +112,15 @@ pub enum UserCommand {
         #[arg(long, default_value = "member", requires = "org")]
         role: String,
     },
+    /// Print a one-time password reset link for a user (valid for an hour);
+    /// for servers without SMTP.
+    ResetLink {
+        #[arg(long)]
+        email: String,
+        /// The public URL the link starts with.
+        #[arg(long, env = "CORRAL_BASE_URL", default_value = "http://127.0.0.1:8000")]
+        base_url: String,
+    },
     /// Set a user's password (read from --password, CORRAL_PASSWORD or stdin).
     SetPassword {
         #[arg(long)]
