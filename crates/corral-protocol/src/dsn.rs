@@ -292,6 +292,8 @@ mod tests {
             ("https://abc@:90/1", MissingHost),
             ("https://abc@ho st/1", InvalidHost("ho st".into())),
             ("https://abc@[::1/1", InvalidHost("[::1".into())),
+            // not valid punycode, as the URL crate's IDNA check finds
+            ("https://abc@xn--/1", InvalidHost("xn--".into())),
             ("https://abc@host:99999/1", InvalidPort("99999".into())),
             ("https://abc@host:/1", InvalidPort("".into())),
             ("https://abc@host:8a/1", InvalidPort("8a".into())),
