@@ -75,6 +75,7 @@ fn test(nextest_args: Vec<String>) -> Result<ExitCode> {
         postgres: database_url.is_none(),
         redis: redis_url.is_none(),
         sdk_clients: true,
+        browser: true,
     })?;
 
     // From here on, everything started is stopped when `services` drops or a signal arrives.
@@ -133,6 +134,7 @@ fn services() -> Result<ExitCode> {
         postgres: true,
         redis: true,
         sdk_clients: false,
+        browser: false,
     })?;
     let (Some(postgres_bin), Some(redis_server)) = (&tools.postgres_bin, &tools.redis_server)
     else {

@@ -21,6 +21,8 @@ pub struct Needs {
     pub redis: bool,
     /// python3 with venv and node with npm, for the Sentry SDK clients.
     pub sdk_clients: bool,
+    /// Chromium and its WebDriver, for the browser tests of the web UI.
+    pub browser: bool,
 }
 
 /// The tools found; a field is `Some` whenever the matching need was asked for.
@@ -80,10 +82,24 @@ pub fn check(needs: &Needs) -> Result<Tools> {
         }
     }
 
+    if needs.browser {
+        missing.extend(missing_browser_tools(|tool| which::which(tool).is_ok()));
+    }
+
     if !missing.is_empty() {
         bail!("missing tools:\n  - {}", missing.join("\n  - "));
     }
     Ok(tools)
+}
+
+/// The browser tools (Debian's `chromium` and `chromium-driver`) that `found` does not find,
+/// as lines saying how to install them.
+fn missing_browser_tools(found: impl Fn(&str) -> bool) -> Vec<String> {
+    ["chromium", "chromedriver"]
+        .into_iter()
+        .filter(|tool| !found(tool))
+        .map(|tool| format!("{tool} not found: apt-get install -y chromium chromium-driver"))
+        .collect()
 }
 
 /// Whether `cargo nextest` runs.
@@ -200,12 +216,29 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_browser_names_the_packages() {
+        let none = missing_browser_tools(|_| false);
+        assert_eq!(none.len(), 2);
+        assert!(none[0].starts_with("chromium not found"));
+        assert!(none[1].starts_with("chromedriver not found"));
+        assert!(
+            none.iter()
+                .all(|l| l.ends_with("apt-get install -y chromium chromium-driver"))
+        );
+        let no_driver = missing_browser_tools(|tool| tool == "chromium");
+        assert_eq!(no_driver.len(), 1);
+        assert!(no_driver[0].starts_with("chromedriver"));
+        assert!(missing_browser_tools(|_| true).is_empty());
+    }
+
+    #[test]
     fn nothing_needed_means_nothing_missing() {
         let needs = Needs {
             nextest: false,
             postgres: false,
             redis: false,
             sdk_clients: false,
+            browser: false,
         };
         let tools = check(&needs).unwrap();
         assert!(tools.postgres_bin.is_none() && tools.redis_server.is_none());

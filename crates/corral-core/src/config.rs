@@ -192,6 +192,9 @@ pub struct QueueConfig {
     pub max_depth: u64,
     /// How often a queue is polled for new jobs, in milliseconds.
     pub poll_interval_ms: u64,
+    /// Jobs a worker takes from the queue in one fetch. A worker fetches
+    /// once per poll, so this over the poll interval caps its rate.
+    pub fetch_batch: usize,
     /// Worker heartbeat; a worker silent for 3 heartbeats is dead and its jobs
     /// are handed to others.
     pub heartbeat_secs: u64,
@@ -249,7 +252,9 @@ impl Default for IngestConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            concurrency: 64,
+            // as many jobs in flight as one digest batch holds, so that a
+            // fetch can fill a batch
+            concurrency: 256,
             batch_size: 256,
             batch_wait_ms: 10,
             max_attempts: 5,
@@ -265,6 +270,7 @@ impl Default for QueueConfig {
             name: "corral-ingest".into(),
             max_depth: 200_000,
             poll_interval_ms: 50,
+            fetch_batch: 256,
             heartbeat_secs: 10,
         }
     }
@@ -397,6 +403,7 @@ impl Config {
         positive("worker.job_timeout_secs", w.job_timeout_secs)?;
         positive("queue.max_depth", self.queue.max_depth)?;
         positive("queue.poll_interval_ms", self.queue.poll_interval_ms)?;
+        positive("queue.fetch_batch", self.queue.fetch_batch as u64)?;
         positive("queue.heartbeat_secs", self.queue.heartbeat_secs)?;
         positive(
             "database.max_connections",

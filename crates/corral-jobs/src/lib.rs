@@ -8,6 +8,7 @@
 //! - [`worker::run`]: the worker loop with retries and graceful shutdown.
 
 mod batch;
+mod enqueue;
 mod handler;
 pub mod items;
 mod job;
@@ -15,6 +16,7 @@ mod queue;
 pub mod worker;
 
 pub use batch::{BatchError, Batcher};
+pub use enqueue::Enqueuer;
 pub use handler::{Disposition, JobContext, JobError, JobReport, disposition, process, run_job};
 pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem};
 pub use queue::{JobQueue, QueueDepth, QueueError, redis_connection};

@@ -84,13 +84,112 @@ pub async fn redis_connection(url: &str) -> Result<ConnectionManager, QueueError
     .map_err(|e| QueueError::Unavailable(e.to_string()))
 }
 
+/// Pushes jobs onto apalis' Redis queue in apalis' own layout (payload in
+/// the data hash, metadata hash per task, id on the pending list), in one
+/// script call.
+///
+/// apalis' own push puts every task in its *scheduled* set, due at once,
+/// and its fetch moves all due tasks to the pending list with a single Lua
+/// `unpack`, which fails past about 8,000 values. So a backlog of that size
+/// (a worker restarting under load, or stopped for a minute) would stop
+/// every fetch for good. Pushing straight to the pending list never builds
+/// that set; [`JobQueue::promote_due`] keeps apalis' own retries in it few.
+async fn redis_push(
+    conn: &mut ConnectionManager,
+    config: &apalis_redis::Config,
+    jobs: &[IngestJob],
+) -> Result<(), String> {
+    let script = redis::Script::new(
+        r"
+        local pushed = 0
+        for i = 2, #ARGV, 2 do
+            local id = ARGV[i]
+            if redis.call('HSETNX', KEYS[1], id, ARGV[i + 1]) == 1 then
+                redis.call('HSET', KEYS[4] .. ':' .. id, 'attempts', 0,
+                    'max_attempts', ARGV[1], 'status', 'Pending', 'idempotency_key', '')
+                redis.call('RPUSH', KEYS[2], id)
+                pushed = pushed + 1
+            end
+        end
+        if pushed > 0 then
+            redis.call('DEL', KEYS[3])
+            redis.call('LPUSH', KEYS[3], 1)
+        end
+        return pushed
+        ",
+    );
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(config.job_data_hash())
+        .key(config.active_jobs_list())
+        .key(config.signal_list())
+        .key(config.job_meta_hash())
+        // what apalis writes when a task sets none; our retries are counted
+        // by the worker (worker.max_attempts), not by this
+        .arg(APALIS_MAX_ATTEMPTS);
+    for job in jobs {
+        let payload = serde_json::to_vec(job).map_err(|e| e.to_string())?;
+        invocation
+            .arg(ulid::Ulid::generate().to_string())
+            .arg(payload);
+    }
+    let _pushed: u64 = invocation
+        .invoke_async(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// apalis' default `max_attempts` for a task.
+const APALIS_MAX_ATTEMPTS: u32 = 25;
+
+/// Tells SQLite's query planner what apalis' `Jobs` table looks like under
+/// load: `lock_by` is shared by every job a worker ever ran (until the vacuum
+/// removes them), `id` is unique. Without statistics the planner guesses the
+/// opposite for apalis' acknowledgement statement and walks every job of the
+/// worker once per acknowledged job. Written by hand (SQLite allows that)
+/// over what `ANALYZE` measured, which is whatever the table holds at start,
+/// often nothing.
+async fn planner_statistics(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    // creates sqlite_stat1 when missing; the limit keeps it quick on a
+    // long backlog
+    sqlx::query("PRAGMA analysis_limit = 1000")
+        .execute(pool)
+        .await?;
+    sqlx::query("ANALYZE Jobs").execute(pool).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM sqlite_stat1 WHERE tbl = 'Jobs' \
+         AND idx IN ('LIdx', 'sqlite_autoindex_Jobs_1')",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES \
+         ('Jobs', 'LIdx', '100000 50000'), ('Jobs', 'sqlite_autoindex_Jobs_1', '100000 1')",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE sqlite_schema").execute(pool).await?;
+    Ok(())
+}
+
 impl JobQueue {
     /// The cluster shape's queue.
     pub async fn redis(url: &str, settings: &QueueConfig) -> Result<JobQueue, QueueError> {
         let conn = redis_connection(url).await?;
+        // No per-task leases: apalis' lease script removes each fetched id
+        // from the pending list again (LREM, a scan of the whole backlog per
+        // task), although fetching already took it off. A fetched task sits
+        // in the worker's in-flight set, from which orphan recovery and
+        // `release_claimed` put it back; leases add nothing to that. No
+        // pub/sub events either: nothing listens.
         let config = apalis_redis::Config::default()
             .queue(&settings.name)
-            .batch_size(64)
+            .lock_tasks(false)
+            .emit_events(false)
+            .batch_size(settings.fetch_batch.max(1))
             .heartbeat_interval(Duration::from_secs(settings.heartbeat_secs))
             .missed_heartbeats(3);
         let storage = RedisStorage::new(conn.clone()).with_config(config.clone());
@@ -116,10 +215,24 @@ impl JobQueue {
         SqliteStorage::setup(&setup_pool)
             .await
             .map_err(|e| QueueError::Setup(e.to_string()))?;
+        planner_statistics(&setup_pool)
+            .await
+            .map_err(|e| QueueError::Setup(e.to_string()))?;
         setup_pool.close().await;
+        // the shared pool's connection reads the statistics now, not at its
+        // next schema change
+        sqlx::query("ANALYZE sqlite_schema")
+            .execute(pool)
+            .await
+            .map_err(|e| QueueError::Setup(e.to_string()))?;
+        // No per-task locks: apalis' lock statement looks for the ids among
+        // every waiting job (a scan of the backlog per fetch). A fetched job
+        // is already `Queued` under this worker's name, which is what orphan
+        // recovery and `release_claimed` go by.
         let config = apalis_sqlite::Config::default()
             .queue(&settings.name)
-            .batch_size(64)
+            .lock_tasks(false)
+            .batch_size(settings.fetch_batch.max(1))
             .heartbeat_interval(Duration::from_secs(settings.heartbeat_secs))
             .missed_heartbeats(3);
         let storage = SqliteStorage::new(pool).with_config(config.clone());
@@ -128,6 +241,46 @@ impl JobQueue {
             pool: pool.clone(),
             config,
         })
+    }
+
+    /// Moves up to `limit` due tasks from apalis' scheduled set (its
+    /// retries) to the pending list, so that the set never holds more due
+    /// tasks than apalis' fetch can move at once. Returns how many moved;
+    /// nothing to do on SQLite.
+    pub async fn promote_due(&self, limit: u64) -> Result<u64, QueueError> {
+        let JobQueue::Redis { conn, config, .. } = self else {
+            return Ok(0);
+        };
+        let mut conn = conn.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let script = redis::Script::new(
+            r"
+            local ids = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, ARGV[2])
+            for _, id in ipairs(ids) do
+                redis.call('RPUSH', KEYS[2], id)
+                redis.call('ZREM', KEYS[1], id)
+            end
+            if #ids > 0 then
+                redis.call('DEL', KEYS[3])
+                redis.call('LPUSH', KEYS[3], 1)
+            end
+            return #ids
+            ",
+        );
+        let mut moved = script.prepare_invoke();
+        moved
+            .key(config.scheduled_jobs_set())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .arg(now)
+            .arg(limit);
+        tokio::time::timeout(Duration::from_secs(10), moved.invoke_async(&mut conn))
+            .await
+            .map_err(|_| QueueError::Unavailable("timed out promoting retries".into()))?
+            .map_err(|e| QueueError::Unavailable(e.to_string()))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -147,19 +300,29 @@ impl JobQueue {
     /// Enqueues a job; when this returns `Ok` the job is durably stored
     /// (the Redis script ran / the SQLite transaction committed).
     pub async fn push(&self, job: IngestJob) -> Result<(), QueueError> {
+        self.push_bulk(vec![job]).await
+    }
+
+    /// Enqueues jobs in one operation: one Redis script call or one SQLite
+    /// transaction, so all of them are stored or none.
+    pub async fn push_bulk(&self, jobs: Vec<IngestJob>) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let limit = Duration::from_secs(10);
+        let timed_out = |_| QueueError::Unavailable("timed out enqueueing".into());
         let result = match self {
-            JobQueue::Redis { storage, .. } => {
-                let mut storage = storage.clone();
-                tokio::time::timeout(Duration::from_secs(10), storage.push(job))
+            JobQueue::Redis { conn, config, .. } => {
+                let mut conn = conn.clone();
+                tokio::time::timeout(limit, redis_push(&mut conn, config, &jobs))
                     .await
-                    .map_err(|_| QueueError::Unavailable("timed out enqueueing".into()))?
-                    .map_err(|e| e.to_string())
+                    .map_err(timed_out)?
             }
             JobQueue::Sqlite { storage, .. } => {
                 let mut storage = storage.clone();
-                tokio::time::timeout(Duration::from_secs(10), storage.push(job))
+                tokio::time::timeout(limit, storage.push_bulk(jobs))
                     .await
-                    .map_err(|_| QueueError::Unavailable("timed out enqueueing".into()))?
+                    .map_err(timed_out)?
                     .map_err(|e| e.to_string())
             }
         };

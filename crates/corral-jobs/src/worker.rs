@@ -78,6 +78,11 @@ fn backoff() -> ExponentialBackoff<HasherRng> {
 }
 
 /// Runs the digest until `shutdown` resolves, then drains.
+///
+/// When apalis' worker dies (its queue or database failed in a way it does
+/// not recover from), it is started again after a pause that grows from 1 s
+/// to 30 s, under a new name: apalis refuses a name whose heartbeat has not
+/// yet expired. What the dead one had claimed goes back to the queue first.
 pub async fn run<S>(
     queue: JobQueue,
     ctx: Arc<JobContext>,
@@ -87,15 +92,74 @@ pub async fn run<S>(
 where
     S: Future<Output = ()> + Send + 'static,
 {
+    use futures::FutureExt;
+    let shutdown = shutdown.shared();
+    let mut incarnation = 0u32;
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let name = if incarnation == 0 {
+            settings.name.clone()
+        } else {
+            format!("{}-{incarnation}", settings.name)
+        };
+        let started = std::time::Instant::now();
+        let result = run_once(
+            queue.clone(),
+            ctx.clone(),
+            &settings,
+            name.clone(),
+            shutdown.clone(),
+        )
+        .await;
+        // a graceful stop leaves nothing claimed, so a restart need not wait
+        // for orphan recovery
+        match queue.release_claimed(&name).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "claimed jobs returned to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, "returning claimed jobs failed; orphan recovery will")
+            }
+        }
+        if shutdown.clone().now_or_never().is_some() {
+            return result;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            pause = Duration::from_secs(1);
+        }
+        tracing::error!(
+            worker = %name,
+            error = ?result.err(),
+            retry_in = ?pause,
+            "the digest worker stopped; starting it again"
+        );
+        metrics::counter!("corral_worker_restarts_total").increment(1);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.clone() => return Ok(()),
+        }
+        pause = (pause * 2).min(Duration::from_secs(30));
+        incarnation += 1;
+    }
+}
+
+/// One apalis worker under `name`, until `shutdown` or until it dies.
+async fn run_once<S>(
+    queue: JobQueue,
+    ctx: Arc<JobContext>,
+    settings: &WorkerSettings,
+    name: String,
+    shutdown: S,
+) -> Result<(), WorkerError>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
     let retries = ctx.max_attempts.saturating_sub(1) as usize;
-    let claims = queue.clone();
-    let name = settings.name.clone();
     let monitor = Monitor::new();
     let monitor = match queue {
         JobQueue::Redis { storage, .. } => {
             let settings = settings.clone();
             monitor.register(move |_restarts| {
-                WorkerBuilder::new(settings.name.clone())
+                WorkerBuilder::new(name.clone())
                     .backend(storage.clone().poll_with_interval(settings.poll_interval))
                     .data(ctx.clone())
                     .data(JobTimeout(settings.job_timeout))
@@ -109,7 +173,7 @@ where
         JobQueue::Sqlite { storage, .. } => {
             let settings = settings.clone();
             monitor.register(move |_restarts| {
-                WorkerBuilder::new(settings.name.clone())
+                WorkerBuilder::new(name.clone())
                     .backend(storage.clone().poll_with_interval(settings.poll_interval))
                     .data(ctx.clone())
                     .data(JobTimeout(settings.job_timeout))
@@ -121,23 +185,15 @@ where
             })
         }
     };
-    let result = monitor
-        // a worker whose backend failed (Redis or the database went away)
-        // is started again rather than ending the process
-        .should_restart(|_ctx, _err| true)
+    monitor
+        // a dead worker is started again by `run`, after a pause and under
+        // a new name; apalis would restart it at once, in a tight loop
+        .should_restart(|_ctx, _err| false)
         .shutdown_timeout(settings.shutdown_timeout)
         .run_with_signal(async move {
             shutdown.await;
             Ok(())
         })
         .await
-        .map_err(|e| WorkerError(e.to_string()));
-    // a graceful stop leaves nothing claimed, so a restart need not wait
-    // for orphan recovery
-    match claims.release_claimed(&name).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(jobs = n, "claimed jobs returned to the queue"),
-        Err(e) => tracing::warn!(error = %e, "returning claimed jobs failed; orphan recovery will"),
-    }
-    result
+        .map_err(|e| WorkerError(e.to_string()))
 }

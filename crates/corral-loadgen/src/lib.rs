@@ -1,9 +1,10 @@
 //! `corral-loadgen`: sends real Sentry envelopes to a DSN at a fixed
 //! concurrency or a fixed rate, for a count or a duration, and measures
-//! ingest (requests/s, accepted/s, statuses, latency percentiles) and, by
-//! polling the REST API, the end-to-end rate: events digested into issues
-//! per second from the first send to the last digest, and whether every
-//! accepted event was stored.
+//! ingest (requests/s, accepted/s, statuses, refusals with `Retry-After`,
+//! latency percentiles) and, by polling the REST API or a counting command,
+//! the end-to-end rate: events digested into issues per second from the
+//! first send to the last digest, how long the backlog took to drain, and
+//! whether every accepted event was stored.
 //!
 //! It is bounded on purpose: loopback targets only, and a count or a
 //! duration must always be given.
@@ -15,4 +16,4 @@ mod verify;
 
 pub use report::{EndToEnd, Latency, Report};
 pub use send::{Load, Options, run};
-pub use verify::{ApiTarget, stored_events};
+pub use verify::{ApiTarget, Counter, command_count, stored_events};

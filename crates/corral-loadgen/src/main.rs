@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use clap::Parser;
-use corral_loadgen::{ApiTarget, Load, Options};
+use corral_loadgen::{ApiTarget, Counter, Load, Options};
 
 #[derive(Parser)]
 #[command(
     version,
     about = "Sends real Sentry envelopes to a DSN on this machine and measures ingest and digest",
-    after_help = "Example:\n  corral-loadgen --dsn http://KEY@127.0.0.1:8000/1 --count 20000 --concurrency 64 \\\n      --api-token crl_… --org corral --project default"
+    after_help = "Examples:\n  corral-loadgen --dsn http://KEY@127.0.0.1:8000/1 --count 20000 --concurrency 64 \\\n      --api-token crl_… --org corral --project default\n  corral-loadgen --dsn http://KEY@127.0.0.1:9000/1 --duration 30 \\\n      --count-cmd 'sqlite3 -readonly db.sqlite3 \"select count(*) from events_event\"'"
 )]
 struct Args {
     /// The DSN to send to (loopback only).
@@ -46,6 +46,11 @@ struct Args {
     /// An API token: measure the end-to-end rate through the REST API.
     #[arg(long, env = "CORRAL_API_TOKEN", requires_all = ["org", "project"])]
     api_token: Option<String>,
+    /// Instead of the REST API: a shell command that prints the number of
+    /// stored events (run before the load, then polled until it has grown
+    /// by the number accepted).
+    #[arg(long, conflicts_with = "api_token")]
+    count_cmd: Option<String>,
     #[arg(long)]
     org: Option<String>,
     #[arg(long)]
@@ -56,6 +61,10 @@ struct Args {
     /// Seconds to wait for the digest after the last send.
     #[arg(long, default_value_t = 300)]
     wait: u64,
+    /// Milliseconds between two counts of stored events while waiting (each
+    /// count costs the server a little work: poll less on a busy machine).
+    #[arg(long, default_value_t = 100)]
+    poll_ms: u64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -69,8 +78,9 @@ async fn main() -> anyhow::Result<()> {
         (None, Some(s)) => Load::Duration(Duration::from_secs(s)),
         (None, None) => anyhow::bail!("give --count or --duration"),
     };
-    let api = match args.api_token {
-        Some(token) => {
+    let counter = match (args.api_token, args.count_cmd) {
+        (_, Some(command)) => Some(Counter::Command(command)),
+        (Some(token), None) => {
             let base_url = match args.api_url {
                 Some(u) => u,
                 None => args
@@ -79,14 +89,14 @@ async fn main() -> anyhow::Result<()> {
                     .map(|d| d.base_url())
                     .map_err(|e| anyhow::anyhow!("invalid DSN: {e}"))?,
             };
-            Some(ApiTarget {
+            Some(Counter::Api(ApiTarget {
                 base_url,
                 token,
                 org: args.org.unwrap_or_default(),
                 project: args.project.unwrap_or_default(),
-            })
+            }))
         }
-        None => None,
+        (None, None) => None,
     };
     let report = corral_loadgen::run(Options {
         dsn: args.dsn,
@@ -97,8 +107,9 @@ async fn main() -> anyhow::Result<()> {
         frames: args.frames,
         event_bytes: args.event_bytes,
         gzip: args.gzip,
-        api,
+        counter,
         wait: Duration::from_secs(args.wait),
+        poll: Duration::from_millis(args.poll_ms),
     })
     .await?;
     if args.json {

@@ -55,7 +55,7 @@ impl Template {
 
 fn frame(module: &str, function: &str, lineno: u64, in_app: bool, base: &Value) -> Value {
     let mut f = base.clone();
-    // two lines of context around each line, as a trimmed SDK sends
+    // two lines of context around each of the application's lines
     if let Some(pre) = f["pre_context"].as_array().cloned() {
         f["pre_context"] = json!(pre[pre.len().saturating_sub(2)..].to_vec());
     }
@@ -63,12 +63,20 @@ fn frame(module: &str, function: &str, lineno: u64, in_app: bool, base: &Value) 
         f["post_context"] = json!(post[..post.len().min(2)].to_vec());
     }
     if !in_app {
-        f.as_object_mut().expect("a frame").remove("vars");
+        // library frames: where and the line itself; no locals, no
+        // surrounding lines
+        let f = f.as_object_mut().expect("a frame");
+        f.remove("vars");
+        f.remove("pre_context");
+        f.remove("post_context");
+        f.remove("abs_path");
     }
     f["module"] = json!(module);
     f["function"] = json!(function);
     f["filename"] = json!(format!("{}.py", module.replace('.', "/")));
-    f["abs_path"] = json!(format!("/srv/app/{}.py", module.replace('.', "/")));
+    if in_app {
+        f["abs_path"] = json!(format!("/srv/app/{}.py", module.replace('.', "/")));
+    }
     f["lineno"] = json!(lineno);
     f["in_app"] = json!(in_app);
     f
@@ -96,14 +104,20 @@ pub fn event(group: usize, frames: usize, size: usize) -> Value {
             &base_frame,
         ));
     }
-    for i in 0..frames - framework {
-        list.push(frame(
+    let own = frames - framework;
+    for i in 0..own {
+        let mut f = frame(
             &format!("shop.views.area{group}"),
             &format!("handle_{group}_{i}"),
             100 + i as u64,
             true,
             &base_frame,
-        ));
+        );
+        // locals on the innermost frame only, where the error was raised
+        if i + 1 < own {
+            f.as_object_mut().expect("a frame").remove("vars");
+        }
+        list.push(f);
     }
     let exception = &mut obj.get_mut("exception").expect("exception")["values"][0];
     exception["type"] = json!(ty);
@@ -192,7 +206,7 @@ mod tests {
             .unwrap();
         assert_eq!(frames.len(), 15);
         let size = envelope.items[0].payload.len();
-        assert!((4500..9000).contains(&size), "about 5 KB: {size}");
+        assert!((4500..6000).contains(&size), "about 5 KB: {size}");
     }
 
     #[test]

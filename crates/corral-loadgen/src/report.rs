@@ -21,6 +21,9 @@ pub struct EndToEnd {
     pub all_stored: bool,
     /// From the first send to the moment the last accepted event was stored.
     pub seconds: f64,
+    /// From the end of sending to that moment: how long the backlog took to
+    /// drain.
+    pub drain_seconds: f64,
     pub events_per_sec: f64,
 }
 
@@ -34,6 +37,10 @@ pub struct Report {
     pub event_bytes: usize,
     pub sent: u64,
     pub accepted: u64,
+    /// Answers 429 and 503: refused for now.
+    pub refused: u64,
+    /// Of those, the ones with a `Retry-After` header.
+    pub refused_with_retry_after: u64,
     /// Requests that got no HTTP answer (connection refused, timeout).
     pub transport_errors: u64,
     pub statuses: BTreeMap<u16, u64>,
@@ -78,6 +85,13 @@ impl fmt::Display for Report {
                 String::new()
             }
         )?;
+        if self.refused > 0 {
+            writeln!(
+                f,
+                "refused           {} (429/503), {} with Retry-After",
+                self.refused, self.refused_with_retry_after
+            )?;
+        }
         writeln!(
             f,
             "latency ms        p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
@@ -87,8 +101,8 @@ impl fmt::Display for Report {
             Some(e) => {
                 writeln!(
                     f,
-                    "end-to-end/s      {:.0} ({} stored in {:.2} s)",
-                    e.events_per_sec, e.stored, e.seconds
+                    "end-to-end/s      {:.0} ({} stored in {:.2} s, {:.2} s after the last send)",
+                    e.events_per_sec, e.stored, e.seconds, e.drain_seconds
                 )?;
                 writeln!(
                     f,
@@ -100,7 +114,10 @@ impl fmt::Display for Report {
                     }
                 )
             }
-            None => writeln!(f, "end-to-end/s      not measured (no --api-token)"),
+            None => writeln!(
+                f,
+                "end-to-end/s      not measured (no --api-token or --count-cmd)"
+            ),
         }
     }
 }

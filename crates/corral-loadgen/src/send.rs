@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::payload::{Template, template};
 use crate::report::{EndToEnd, Latency, Report};
-use crate::verify::{ApiTarget, stored_events};
+use crate::verify::Counter;
 
 /// How much to send.
 #[derive(Clone, Copy, Debug)]
@@ -36,9 +36,11 @@ pub struct Options {
     pub event_bytes: usize,
     pub gzip: bool,
     /// Where to count stored events for the end-to-end figure.
-    pub api: Option<ApiTarget>,
+    pub counter: Option<Counter>,
     /// How long to wait for the digest after the last send.
     pub wait: Duration,
+    /// How often to count stored events while waiting.
+    pub poll: Duration,
 }
 
 /// Hard bounds, so a typo cannot turn this into a flood.
@@ -83,6 +85,9 @@ fn validate(options: &Options) -> anyhow::Result<corral_protocol::Dsn> {
     {
         bail!("--rate must be between 0 and 1000000 requests per second");
     }
+    if options.poll < Duration::from_millis(10) || options.poll > Duration::from_secs(60) {
+        bail!("--poll-ms must be between 10 and 60000");
+    }
     if options.groups == 0 {
         bail!("--groups must be at least 1");
     }
@@ -96,6 +101,8 @@ fn validate(options: &Options) -> anyhow::Result<corral_protocol::Dsn> {
 struct Tally {
     latency: Histogram<u64>,
     statuses: BTreeMap<u16, u64>,
+    /// 429 and 503 answers that said when to come back.
+    retry_after: u64,
     transport_errors: u64,
 }
 
@@ -105,6 +112,7 @@ impl Tally {
             // microseconds, up to a minute, 3 significant digits
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             statuses: BTreeMap::new(),
+            retry_after: 0,
             transport_errors: 0,
         }
     }
@@ -114,6 +122,7 @@ impl Tally {
         for (s, n) in other.statuses {
             *self.statuses.entry(s).or_default() += n;
         }
+        self.retry_after += other.retry_after;
         self.transport_errors += other.transport_errors;
     }
 }
@@ -172,6 +181,9 @@ impl Shared {
         match result {
             Ok(response) => {
                 let status = response.status().as_u16();
+                if is_refusal(status) && response.headers().contains_key("retry-after") {
+                    tally.retry_after += 1;
+                }
                 // read the body so the connection can be reused
                 let _ = response.bytes().await;
                 let micros = started.elapsed().as_micros().clamp(1, 60_000_000) as u64;
@@ -192,9 +204,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .build()?;
-    let baseline = match &options.api {
-        Some(api) => Some(stored_events(&client, api).await.context(
-            "reading the project's issues before the run (check --api-token, --org, --project)",
+    let baseline = match &options.counter {
+        Some(counter) => Some(counter.stored(&client).await.context(
+            "counting stored events before the run (check --api-token, --org, --project or --count-cmd)",
         )?),
         None => None,
     };
@@ -226,10 +238,27 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 
     let sent = tally.statuses.values().sum::<u64>() + tally.transport_errors;
     let accepted = tally.statuses.get(&200).copied().unwrap_or(0);
-    let end_to_end = match (&options.api, baseline) {
-        (Some(api), Some(baseline)) => {
-            Some(wait_for_digest(&client, api, baseline, accepted, started, options.wait).await?)
-        }
+    let refused: u64 = tally
+        .statuses
+        .iter()
+        .filter(|(s, _)| is_refusal(**s))
+        .map(|(_, n)| n)
+        .sum();
+    let end_to_end = match (&options.counter, baseline) {
+        (Some(counter), Some(baseline)) => Some(
+            wait_for_digest(
+                &client,
+                counter,
+                Progress {
+                    baseline,
+                    accepted,
+                    started,
+                    send_seconds,
+                },
+                &options,
+            )
+            .await?,
+        ),
         _ => None,
     };
     let q = |p: f64| tally.latency.value_at_quantile(p) as f64 / 1000.0;
@@ -247,6 +276,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         event_bytes,
         sent,
         accepted,
+        refused,
+        refused_with_retry_after: tally.retry_after,
         transport_errors: tally.transport_errors,
         statuses: tally.statuses.clone(),
         send_seconds,
@@ -314,17 +345,36 @@ async fn open_loop(shared: &Arc<Shared>, concurrency: usize, rate: f64) -> Tally
     total
 }
 
-async fn wait_for_digest(
-    client: &reqwest::Client,
-    api: &ApiTarget,
+/// Answers that refuse for now (rate limit, backpressure): the ones that
+/// should carry `Retry-After`.
+fn is_refusal(status: u16) -> bool {
+    status == 429 || status == 503
+}
+
+/// Where the sending left things, for the end-to-end figure.
+struct Progress {
+    /// Events stored before the first send.
     baseline: u64,
     accepted: u64,
     started: Instant,
-    wait: Duration,
+    send_seconds: f64,
+}
+
+async fn wait_for_digest(
+    client: &reqwest::Client,
+    counter: &Counter,
+    progress: Progress,
+    options: &Options,
 ) -> anyhow::Result<EndToEnd> {
-    let deadline = Instant::now() + wait;
+    let Progress {
+        baseline,
+        accepted,
+        started,
+        send_seconds,
+    } = progress;
+    let deadline = Instant::now() + options.wait;
     loop {
-        let now_stored = stored_events(client, api).await?;
+        let now_stored = counter.stored(client).await?;
         let stored = now_stored.saturating_sub(baseline);
         let done = stored >= accepted;
         if done || Instant::now() >= deadline {
@@ -333,10 +383,11 @@ async fn wait_for_digest(
                 stored,
                 all_stored: stored == accepted,
                 seconds,
+                drain_seconds: (seconds - send_seconds).max(0.0),
                 events_per_sec: stored as f64 / seconds.max(1e-9),
             });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(options.poll).await;
     }
 }
 
@@ -354,8 +405,9 @@ mod tests {
             frames: 15,
             event_bytes: 5000,
             gzip: false,
-            api: None,
+            counter: None,
             wait: Duration::from_secs(1),
+            poll: Duration::from_millis(100),
         }
     }
 

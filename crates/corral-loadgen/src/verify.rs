@@ -1,5 +1,7 @@
-//! Counting stored events through the REST API: the sum of the project's
-//! issue counts (each event counts once, duplicates never).
+//! Counting stored events, for the end-to-end figure: through Corral's REST
+//! API (the sum of the project's issue counts: each event counts once,
+//! duplicates never), or with a shell command that prints the number (for
+//! servers without that API, e.g. a peer counted in its own database).
 
 use std::time::Duration;
 
@@ -22,6 +24,61 @@ fn next_link(link: &str) -> Option<String> {
         (params.contains("rel=\"next\"") && params.contains("results=\"true\""))
             .then(|| url.to_string())
     })
+}
+
+/// Where the number of stored events comes from.
+#[derive(Clone, Debug)]
+pub enum Counter {
+    /// Corral's REST API.
+    Api(ApiTarget),
+    /// `sh -c COMMAND`, which prints one non-negative integer.
+    Command(String),
+}
+
+impl Counter {
+    /// The number of events stored now.
+    pub async fn stored(&self, client: &reqwest::Client) -> anyhow::Result<u64> {
+        match self {
+            Counter::Api(api) => stored_events(client, api).await,
+            Counter::Command(command) => command_count(command).await,
+        }
+    }
+}
+
+/// How long a counting command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `sh -c command` and reads the integer it prints.
+pub async fn command_count(command: &str) -> anyhow::Result<u64> {
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .with_context(|| format!("--count-cmd took longer than {COMMAND_TIMEOUT:?}: {command}"))?
+    .with_context(|| format!("running --count-cmd: {command}"))?;
+    if !output.status.success() {
+        bail!(
+            "--count-cmd failed ({}): {command}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    parse_count(&String::from_utf8_lossy(&output.stdout))
+        .with_context(|| format!("reading the output of --count-cmd: {command}"))
+}
+
+/// The one integer a counting command printed (surrounding blanks allowed).
+fn parse_count(text: &str) -> anyhow::Result<u64> {
+    let trimmed = text.trim();
+    trimmed
+        .parse::<u64>()
+        .map_err(|_| anyhow::anyhow!("expected one non-negative integer, got {trimmed:?}"))
 }
 
 /// The number of events stored in the project's issues, all statuses.
@@ -69,6 +126,23 @@ pub async fn stored_events(client: &reqwest::Client, api: &ApiTarget) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_is_one_integer() {
+        assert_eq!(parse_count(" 42\n").unwrap(), 42);
+        assert!(parse_count("").is_err());
+        assert!(parse_count("4 2").is_err());
+        assert!(parse_count("-1").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_command_counts() {
+        assert_eq!(command_count("echo 7").await.unwrap(), 7);
+        let err = command_count("echo oops; exit 3").await.unwrap_err();
+        assert!(err.to_string().contains("failed"), "{err}");
+        let err = command_count("echo many words").await.unwrap_err();
+        assert!(format!("{err:#}").contains("integer"), "{err:#}");
+    }
 
     #[test]
     fn follows_only_a_next_link_with_results() {

@@ -10,7 +10,7 @@ use corral_core::StoreError;
 use corral_core::config::Config;
 use corral_core::model::KeyAuth;
 use corral_core::quota::Quotas;
-use corral_jobs::JobQueue;
+use corral_jobs::{Enqueuer, JobQueue};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::health::Readiness;
@@ -23,6 +23,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub store: SharedStore,
     pub queue: JobQueue,
+    /// Where ingest pushes jobs: coalesced into bulk queue operations.
+    pub enqueuer: Enqueuer,
     pub quotas: Arc<dyn Quotas>,
     pub config: Arc<Config>,
     pub budget: MemoryBudget,
@@ -57,10 +59,14 @@ impl AppState {
     ) -> AppState {
         let budget = MemoryBudget::new(config.ingest.memory_budget_bytes);
         let readiness = Readiness::new(store.clone(), Some(queue.clone()));
+        // SQLite has one writer at a time: one pusher; Redis takes several
+        let parallel = if queue.backend() == "sqlite" { 1 } else { 4 };
+        let (enqueuer, _pushers) = Enqueuer::spawn(queue.clone(), 256, parallel);
         AppState(Arc::new(Inner {
             attachments_dir: config.attachments_dir(),
             store,
             queue,
+            enqueuer,
             quotas,
             budget,
             readiness,

@@ -36,7 +36,9 @@ pub async fn wait_for_schema(store: &SharedStore, mut shutdown: watch::Receiver<
     }
 }
 
-/// Removes finished jobs from the queue now and then (apalis keeps them).
+/// Removes finished jobs from the queue now and then (apalis keeps them), and
+/// moves due retries to the pending list in bounded steps (see
+/// [`JobQueue::promote_due`]).
 pub fn spawn_queue_vacuum(
     queue: JobQueue,
     mut shutdown: watch::Receiver<bool>,
@@ -44,10 +46,20 @@ pub fn spawn_queue_vacuum(
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
                         return;
+                    }
+                }
+            }
+            loop {
+                match queue.promote_due(1000).await {
+                    Ok(n) if n >= 1000 => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "promoting due retries failed");
+                        break;
                     }
                 }
             }

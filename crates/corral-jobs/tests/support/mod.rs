@@ -158,7 +158,7 @@ impl Env {
             (Some(s), _) => sqlx::query_as::<_, (Uuid, i64)>(
                 "SELECT event_id, count(*) FROM events GROUP BY event_id",
             )
-            .fetch_all(s.pool())
+            .fetch_all(s.read_pool())
             .await
             .expect("count events")
             .into_iter()

@@ -1,14 +1,24 @@
 //! The digest on SQLite: one `BEGIN IMMEDIATE` transaction per batch, so
 //! batches are serialized by SQLite's single writer and a new hash can only
 //! ever create one issue.
+//!
+//! Each table is written with multi-row statements (`VALUES (…), (…)`), a
+//! few per batch rather than one per event, tag or hour: every statement
+//! costs a round trip to sqlx's SQLite thread, which is most of the time a
+//! statement takes. They are not kept prepared (`persistent(false)`): their
+//! text changes with the number of rows, and would push the fixed
+//! statements out of the connection's cache.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use corral_core::model::{Issue, IssueId, ProjectId};
 use corral_core::{DigestInput, DigestOutcome, StoreResult};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::query_builder::Separated;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use uuid::Uuid;
 
-use super::issues::{load_issues, write_issues};
+use super::issues::{load_issues, rows_per_statement, write_issues};
 use super::rows::{from_ms, ms};
 use crate::error::db;
 use crate::plan::{self, BatchEvent, ReleaseOrder, Slot};
@@ -24,45 +34,81 @@ pub(super) async fn digest(
     Ok(outcomes)
 }
 
+/// Runs `head VALUES (…), (…) tail` over `rows`, in as many statements as
+/// SQLite's limit on bound values needs; `push` binds one row's `columns`
+/// values.
+async fn insert_rows<T>(
+    tx: &mut SqliteConnection,
+    head: &str,
+    columns: usize,
+    rows: &[T],
+    tail: &str,
+    mut push: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
+) -> StoreResult<()> {
+    for chunk in rows.chunks(rows_per_statement(columns)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(head);
+        qb.push_values(chunk, &mut push);
+        qb.push(tail);
+        qb.build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 async fn digest_in(
     tx: &mut SqliteConnection,
     batch: &[DigestInput],
     events: &[BatchEvent<'_>],
 ) -> StoreResult<Vec<DigestOutcome>> {
     let mut outcomes = plan::blank_outcomes(batch);
-    let mut fresh: Vec<&BatchEvent<'_>> = Vec::with_capacity(events.len());
-    for event in events {
-        let done = sqlx::query(
-            "INSERT INTO event_ids (project_id, event_id, received_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(event.input.project_id)
-        .bind(event.input.event_id)
-        .bind(ms(event.received_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() == 1 {
-            fresh.push(event);
-        }
+    let mut inserted: HashSet<(ProjectId, Uuid)> = HashSet::with_capacity(events.len());
+    for chunk in events.chunks(rows_per_statement(3)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO event_ids (project_id, event_id, received_at) ",
+        );
+        qb.push_values(chunk, |mut b, event| {
+            b.push_bind(event.input.project_id)
+                .push_bind(event.input.event_id)
+                .push_bind(ms(event.received_at));
+        });
+        qb.push(" ON CONFLICT DO NOTHING RETURNING project_id, event_id");
+        let rows: Vec<(i64, Uuid)> = qb
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        inserted.extend(rows);
     }
+    let fresh: Vec<&BatchEvent<'_>> = events
+        .iter()
+        .filter(|e| inserted.contains(&e.key()))
+        .collect();
     if fresh.is_empty() {
         return Ok(outcomes);
     }
 
     let mut found: HashMap<(ProjectId, String), IssueId> = HashMap::new();
-    for (project, hash) in plan::lookup_keys(&fresh) {
-        let issue: Option<IssueId> = sqlx::query_scalar(
-            "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
-        )
-        .bind(project)
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(issue) = issue {
-            found.insert((project, hash), issue);
-        }
+    let keys = plan::lookup_keys(&fresh);
+    for chunk in keys.chunks(rows_per_statement(2)) {
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH wanted (project_id, hash) AS (");
+        qb.push_values(chunk, |mut b, (project, hash)| {
+            b.push_bind(*project).push_bind(hash.clone());
+        });
+        qb.push(
+            ") SELECT h.project_id, h.hash, h.issue_id FROM wanted w \
+             JOIN issue_hashes h ON h.project_id = w.project_id AND h.hash = w.hash",
+        );
+        let rows: Vec<(i64, String, IssueId)> = qb
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        found.extend(rows.into_iter().map(|(p, h, i)| ((p, h), i)));
     }
     let assignment = plan::assign(&fresh, &found);
 
@@ -117,33 +163,36 @@ async fn digest_in(
         .map(|(k, n)| (new_ids[k], n.seed.index))
         .collect();
 
-    for link in &assignment.links {
-        sqlx::query(
-            "INSERT INTO issue_hashes (project_id, hash, config, issue_id) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(link.project_id)
-        .bind(&link.hash)
-        .bind(&link.config)
-        .bind(resolve(link.slot))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    }
+    insert_rows(
+        tx,
+        "INSERT INTO issue_hashes (project_id, hash, config, issue_id) ",
+        4,
+        &assignment.links,
+        " ON CONFLICT DO NOTHING",
+        |mut b, link| {
+            b.push_bind(link.project_id)
+                .push_bind(link.hash.clone())
+                .push_bind(link.config.clone())
+                .push_bind(resolve(link.slot));
+        },
+    )
+    .await?;
 
     let releases = plan::releases_seen(&fresh);
-    for ((project, version), first_seen) in &releases {
-        sqlx::query(
-            "INSERT INTO releases (project_id, version, first_seen) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(project)
-        .bind(version)
-        .bind(ms(*first_seen))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    }
+    let seen: Vec<(&(ProjectId, String), &DateTime<Utc>)> = releases.iter().collect();
+    insert_rows(
+        tx,
+        "INSERT INTO releases (project_id, version, first_seen) ",
+        3,
+        &seen,
+        " ON CONFLICT DO NOTHING",
+        |mut b, ((project, version), first_seen)| {
+            b.push_bind(*project)
+                .push_bind(version.clone())
+                .push_bind(ms(**first_seen));
+        },
+    )
+    .await?;
 
     let mut ids: Vec<IssueId> = issue_of.iter().flatten().copied().collect();
     ids.sort_unstable();
@@ -157,16 +206,23 @@ async fn digest_in(
         }
     }
     let mut order = ReleaseOrder::new();
-    for (project, version) in wanted {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT first_seen, id FROM releases WHERE project_id = ?1 AND version = ?2",
-        )
-        .bind(project)
-        .bind(&version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some((first_seen, id)) = row {
+    let wanted: Vec<(ProjectId, String)> = wanted.into_iter().collect();
+    for chunk in wanted.chunks(rows_per_statement(2)) {
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH wanted (project_id, version) AS (");
+        qb.push_values(chunk, |mut b, (project, version)| {
+            b.push_bind(*project).push_bind(version.clone());
+        });
+        qb.push(
+            ") SELECT r.project_id, r.version, r.first_seen, r.id FROM wanted w \
+             JOIN releases r ON r.project_id = w.project_id AND r.version = w.version",
+        );
+        let rows: Vec<(i64, String, i64, i64)> = qb
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        for (project, version, first_seen, id) in rows {
             order.insert((project, version), (from_ms("first_seen", first_seen)?, id));
         }
     }
@@ -180,63 +236,66 @@ async fn digest_in(
         &mut outcomes,
     );
 
-    for (event, issue_id) in fresh.iter().zip(&issue_of) {
-        let input = event.input;
-        sqlx::query(
-            "INSERT INTO events (project_id, event_id, issue_id, event_type, level, title, culprit, \
-                                 platform, release, environment, timestamp, received_at, tags, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )
-        .bind(input.project_id)
-        .bind(input.event_id)
-        .bind(issue_id)
-        .bind(input.event_type.as_str())
-        .bind(input.level.as_str())
-        .bind(&input.title)
-        .bind(&input.culprit)
-        .bind(&input.platform)
-        .bind(&input.release)
-        .bind(&input.environment)
-        .bind(ms(event.timestamp))
-        .bind(ms(event.received_at))
-        .bind(&event.tags_json)
-        .bind(&input.data)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    }
+    let rows: Vec<(&&BatchEvent<'_>, &Option<IssueId>)> = fresh.iter().zip(&issue_of).collect();
+    insert_rows(
+        tx,
+        "INSERT INTO events (project_id, event_id, issue_id, event_type, level, title, culprit, \
+                                 platform, release, environment, timestamp, received_at, tags, data) ",
+        14,
+        &rows,
+        "",
+        |mut b, (event, issue_id)| {
+            let input = event.input;
+            b.push_bind(input.project_id)
+                .push_bind(input.event_id)
+                .push_bind(**issue_id)
+                .push_bind(input.event_type.as_str())
+                .push_bind(input.level.as_str())
+                .push_bind(input.title.clone())
+                .push_bind(input.culprit.clone())
+                .push_bind(input.platform.clone())
+                .push_bind(input.release.clone())
+                .push_bind(input.environment.clone())
+                .push_bind(ms(event.timestamp))
+                .push_bind(ms(event.received_at))
+                .push_bind(event.tags_json.clone())
+                .push_bind(input.data.clone());
+        },
+    )
+    .await?;
     let touched: Vec<&Issue> = fx.counts.keys().map(|id| &issues[id]).collect();
     write_issues(tx, &touched).await?;
-    for ((issue, key, value), (n, first, last)) in &fx.tags {
-        sqlx::query(
-            "INSERT INTO issue_tag_values (issue_id, key, value, times_seen, first_seen, last_seen) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (issue_id, key, value) DO UPDATE SET \
+    let tags: Vec<_> = fx.tags.iter().collect();
+    insert_rows(
+        tx,
+        "INSERT INTO issue_tag_values (issue_id, key, value, times_seen, first_seen, last_seen) ",
+        6,
+        &tags,
+        " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
                times_seen = times_seen + excluded.times_seen, \
                first_seen = min(first_seen, excluded.first_seen), \
                last_seen = max(last_seen, excluded.last_seen)",
-        )
-        .bind(issue)
-        .bind(key)
-        .bind(value)
-        .bind(n)
-        .bind(ms(*first))
-        .bind(ms(*last))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    }
-    for ((issue, hour), n) in &fx.hours {
-        sqlx::query(
-            "INSERT INTO issue_hourly (issue_id, hour, count) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
-        )
-        .bind(issue)
-        .bind(ms(*hour))
-        .bind(n)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    }
+        |mut b, ((issue, key, value), (n, first, last))| {
+            b.push_bind(*issue)
+                .push_bind(key.clone())
+                .push_bind(value.clone())
+                .push_bind(*n)
+                .push_bind(ms(*first))
+                .push_bind(ms(*last));
+        },
+    )
+    .await?;
+    let hours: Vec<_> = fx.hours.iter().collect();
+    insert_rows(
+        tx,
+        "INSERT INTO issue_hourly (issue_id, hour, count) ",
+        3,
+        &hours,
+        " ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
+        |mut b, ((issue, hour), n)| {
+            b.push_bind(*issue).push_bind(ms(*hour)).push_bind(**n);
+        },
+    )
+    .await?;
     Ok(outcomes)
 }

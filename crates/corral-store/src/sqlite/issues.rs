@@ -18,62 +18,89 @@ use crate::plan::{self, like_pattern, page_limit};
 const MAX_COMMENT: usize = 10_000;
 
 /// Reads issues inside a write transaction (which SQLite already holds
-/// exclusively, so no row locks are needed).
+/// exclusively, so no row locks are needed): one statement per
+/// [`rows_per_statement`] issues.
 pub(super) async fn load_issues(
     tx: &mut SqliteConnection,
     ids: &[IssueId],
 ) -> StoreResult<HashMap<IssueId, Issue>> {
     let mut out = HashMap::with_capacity(ids.len());
-    for id in ids {
-        let row = sqlx::query(concat!(
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
             issue_columns!(),
-            " FROM issues i WHERE i.id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(row) = row {
-            out.insert(*id, rows::issue(&row)?);
+            " FROM issues i WHERE i.id IN ("
+        ));
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        for row in qb
+            .build()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+        {
+            let issue = rows::issue(&row)?;
+            out.insert(issue.id, issue);
         }
     }
     Ok(out)
 }
 
-/// Writes issue states computed inside the transaction.
+/// Writes issue states computed inside the transaction: one `UPDATE … FROM
+/// (VALUES …)` per [`rows_per_statement`] issues.
 pub(super) async fn write_issues(tx: &mut SqliteConnection, issues: &[&Issue]) -> StoreResult<()> {
-    for issue in issues {
-        sqlx::query(
-            "UPDATE issues SET status = ?2, substatus = ?3, level = ?4, title = ?5, culprit = ?6, \
-               metadata = ?7, first_seen = ?8, last_seen = ?9, times_seen = ?10, \
-               first_release = ?11, last_release = ?12, resolved_at = ?13, \
-               resolved_in_release = ?14, ignore_until = ?15, ignore_count = ?16, \
-               ignore_count_base = ?17 \
-             WHERE id = ?1",
-        )
-        .bind(issue.id)
-        .bind(issue.status.as_str())
-        .bind(issue.substatus.as_str())
-        .bind(issue.level.as_str())
-        .bind(&issue.title)
-        .bind(&issue.culprit)
-        .bind(issue.metadata.to_string())
-        .bind(ms(issue.first_seen))
-        .bind(ms(issue.last_seen))
-        .bind(issue.times_seen)
-        .bind(&issue.first_release)
-        .bind(&issue.last_release)
-        .bind(issue.resolved_at.map(ms))
-        .bind(&issue.resolved_in_release)
-        .bind(issue.ignore_until.map(ms))
-        .bind(issue.ignore_count)
-        .bind(issue.ignore_count_base)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    for chunk in issues.chunks(rows_per_statement(17)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "WITH v (id, status, substatus, level, title, culprit, metadata, first_seen, \
+               last_seen, times_seen, first_release, last_release, resolved_at, \
+               resolved_in_release, ignore_until, ignore_count, ignore_count_base) AS (",
+        );
+        qb.push_values(chunk, |mut b, issue| {
+            b.push_bind(issue.id)
+                .push_bind(issue.status.as_str())
+                .push_bind(issue.substatus.as_str())
+                .push_bind(issue.level.as_str())
+                .push_bind(issue.title.clone())
+                .push_bind(issue.culprit.clone())
+                .push_bind(issue.metadata.to_string())
+                .push_bind(ms(issue.first_seen))
+                .push_bind(ms(issue.last_seen))
+                .push_bind(issue.times_seen)
+                .push_bind(issue.first_release.clone())
+                .push_bind(issue.last_release.clone())
+                .push_bind(issue.resolved_at.map(ms))
+                .push_bind(issue.resolved_in_release.clone())
+                .push_bind(issue.ignore_until.map(ms))
+                .push_bind(issue.ignore_count)
+                .push_bind(issue.ignore_count_base);
+        });
+        qb.push(
+            ") UPDATE issues SET status = v.status, substatus = v.substatus, level = v.level, \
+               title = v.title, culprit = v.culprit, metadata = v.metadata, \
+               first_seen = v.first_seen, last_seen = v.last_seen, times_seen = v.times_seen, \
+               first_release = v.first_release, last_release = v.last_release, \
+               resolved_at = v.resolved_at, resolved_in_release = v.resolved_in_release, \
+               ignore_until = v.ignore_until, ignore_count = v.ignore_count, \
+               ignore_count_base = v.ignore_count_base \
+             FROM v WHERE issues.id = v.id",
+        );
+        qb.build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
     }
     Ok(())
+}
+
+/// Rows per multi-row statement with `columns` bound values a row: SQLite
+/// takes at most 32,766 bound values in one statement.
+pub(super) fn rows_per_statement(columns: usize) -> usize {
+    (30_000 / columns.max(1)).max(1)
 }
 
 fn sort_column(sort: IssueSort) -> &'static str {

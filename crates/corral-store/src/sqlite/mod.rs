@@ -22,13 +22,22 @@ use uuid::Uuid;
 
 use crate::error::{db, migrate_err};
 
-/// Connections in [`SqliteStore::open`]'s pool: readers run in parallel
-/// under WAL, writers queue on SQLite's lock.
+/// Reading connections in [`SqliteStore::open`]'s pool; they run in
+/// parallel under WAL.
 const DEFAULT_CONNECTIONS: u32 = 8;
 
 /// The Store in one SQLite file.
+///
+/// SQLite has one writer at a time. Writes therefore go through a pool of ONE
+/// connection, where they queue in order, instead of several connections
+/// contending for the file lock (a contended SQLite lock is waited for by
+/// sleeping, whole milliseconds at a time, and every write throws away the
+/// other connections' page caches). Reads use their own pool.
 pub struct SqliteStore {
+    /// The writer (also what apalis-sqlite's queue uses).
     pool: SqlitePool,
+    /// Connections that only read (`query_only`).
+    readers: SqlitePool,
 }
 
 fn migrator() -> Migrator {
@@ -55,18 +64,33 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("temp_store", "memory");
+        // Memory: the writer keeps a 16 MiB page cache (the digest's working
+        // set), readers SQLite's default 2 MiB each. No memory map: its
+        // pages count in the process's RSS once per connection, which put
+        // `corral serve` past 300 MiB under load.
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(options)
+            .max_connections(1)
+            .connect_with(options.clone().pragma("cache_size", "-16384"))
             .await
             .map_err(db)?;
-        Ok(SqliteStore { pool })
+        let readers = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options.pragma("query_only", "true"))
+            .await
+            .map_err(db)?;
+        Ok(SqliteStore { pool, readers })
     }
 
     /// The pool, shared with apalis-sqlite's queue in the same file.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The read-only pool: what to read with while the writer may be busy.
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.readers
     }
 }
 
@@ -99,14 +123,14 @@ impl Store for SqliteStore {
             "SELECT EXISTS (SELECT 1 FROM sqlite_master \
              WHERE type = 'table' AND name = 'corral_migrations')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.readers)
         .await
         .map_err(db)?;
         let applied = if exists {
             sqlx::query_scalar(
                 "SELECT version FROM corral_migrations WHERE success ORDER BY version",
             )
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(db)?
         } else {
@@ -117,7 +141,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.readers)
             .await
             .map_err(db)?;
         Ok(())
@@ -127,25 +151,25 @@ impl Store for SqliteStore {
         accounts::create_organization(&self.pool, slug, name).await
     }
     async fn organization_by_slug(&self, slug: &str) -> StoreResult<Organization> {
-        accounts::organization_by_slug(&self.pool, slug).await
+        accounts::organization_by_slug(&self.readers, slug).await
     }
     async fn list_organizations(&self) -> StoreResult<Vec<Organization>> {
-        accounts::list_organizations(&self.pool).await
+        accounts::list_organizations(&self.readers).await
     }
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         accounts::create_user(&self.pool, user).await
     }
     async fn user_by_id(&self, id: UserId) -> StoreResult<User> {
-        accounts::user_by_id(&self.pool, id).await
+        accounts::user_by_id(&self.readers, id).await
     }
     async fn user_by_email(&self, email: &str) -> StoreResult<User> {
-        accounts::user_by_email(&self.pool, email).await
+        accounts::user_by_email(&self.readers, email).await
     }
     async fn set_password_hash(&self, user_id: UserId, hash: &str) -> StoreResult<()> {
         accounts::set_password_hash(&self.pool, user_id, hash).await
     }
     async fn count_users(&self) -> StoreResult<i64> {
-        accounts::count_users(&self.pool).await
+        accounts::count_users(&self.readers).await
     }
     async fn update_user(&self, user_id: UserId, name: &str) -> StoreResult<User> {
         accounts::update_user(&self.pool, user_id, name).await
@@ -154,7 +178,7 @@ impl Store for SqliteStore {
         accounts::set_user_active(&self.pool, user_id, active).await
     }
     async fn organization_by_id(&self, id: OrgId) -> StoreResult<Organization> {
-        accounts::organization_by_id(&self.pool, id).await
+        accounts::organization_by_id(&self.readers, id).await
     }
     async fn rename_organization(&self, id: OrgId, name: &str) -> StoreResult<Organization> {
         accounts::rename_organization(&self.pool, id, name).await
@@ -163,10 +187,10 @@ impl Store for SqliteStore {
         accounts::set_membership(&self.pool, org_id, user_id, role).await
     }
     async fn memberships_of_user(&self, user_id: UserId) -> StoreResult<Vec<Membership>> {
-        accounts::memberships_of_user(&self.pool, user_id).await
+        accounts::memberships_of_user(&self.readers, user_id).await
     }
     async fn list_members(&self, org_id: OrgId) -> StoreResult<Vec<Member>> {
-        accounts::list_members(&self.pool, org_id).await
+        accounts::list_members(&self.readers, org_id).await
     }
     async fn remove_membership(&self, org_id: OrgId, user_id: UserId) -> StoreResult<()> {
         accounts::remove_membership(&self.pool, org_id, user_id).await
@@ -175,7 +199,7 @@ impl Store for SqliteStore {
         accounts::create_team(&self.pool, org_id, slug, name).await
     }
     async fn list_teams(&self, org_id: OrgId) -> StoreResult<Vec<Team>> {
-        accounts::list_teams(&self.pool, org_id).await
+        accounts::list_teams(&self.readers, org_id).await
     }
     async fn add_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()> {
         accounts::add_team_member(&self.pool, team_id, user_id).await
@@ -184,7 +208,7 @@ impl Store for SqliteStore {
         accounts::add_project_team(&self.pool, project_id, team_id).await
     }
     async fn team_by_slug(&self, org_id: OrgId, slug: &str) -> StoreResult<Team> {
-        accounts::team_by_slug(&self.pool, org_id, slug).await
+        accounts::team_by_slug(&self.readers, org_id, slug).await
     }
     async fn delete_team(&self, team_id: TeamId) -> StoreResult<()> {
         accounts::delete_team(&self.pool, team_id).await
@@ -193,19 +217,19 @@ impl Store for SqliteStore {
         accounts::remove_team_member(&self.pool, team_id, user_id).await
     }
     async fn team_members(&self, team_id: TeamId) -> StoreResult<Vec<User>> {
-        accounts::team_members(&self.pool, team_id).await
+        accounts::team_members(&self.readers, team_id).await
     }
     async fn teams_of_user(&self, user_id: UserId) -> StoreResult<Vec<Team>> {
-        accounts::teams_of_user(&self.pool, user_id).await
+        accounts::teams_of_user(&self.readers, user_id).await
     }
     async fn remove_project_team(&self, project_id: ProjectId, team_id: TeamId) -> StoreResult<()> {
         accounts::remove_project_team(&self.pool, project_id, team_id).await
     }
     async fn project_teams(&self, project_id: ProjectId) -> StoreResult<Vec<Team>> {
-        accounts::project_teams(&self.pool, project_id).await
+        accounts::project_teams(&self.readers, project_id).await
     }
     async fn project_team_map(&self, org_id: OrgId) -> StoreResult<Vec<(ProjectId, TeamId)>> {
-        accounts::project_team_map(&self.pool, org_id).await
+        accounts::project_team_map(&self.readers, org_id).await
     }
 
     async fn create_invitation(
@@ -229,14 +253,14 @@ impl Store for SqliteStore {
         .await
     }
     async fn list_invitations(&self, org_id: OrgId) -> StoreResult<Vec<Invitation>> {
-        signin::list_invitations(&self.pool, org_id).await
+        signin::list_invitations(&self.readers, org_id).await
     }
     async fn invitation_by_hash(
         &self,
         token_sha256: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Invitation> {
-        signin::invitation_by_hash(&self.pool, token_sha256, now).await
+        signin::invitation_by_hash(&self.readers, token_sha256, now).await
     }
     async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
         signin::delete_invitation(&self.pool, id).await
@@ -256,7 +280,7 @@ impl Store for SqliteStore {
         token_sha256: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<(Session, User)> {
-        signin::session_by_hash(&self.pool, token_sha256, now).await
+        signin::session_by_hash(&self.readers, token_sha256, now).await
     }
     async fn extend_session(
         &self,
@@ -279,7 +303,7 @@ impl Store for SqliteStore {
         signin::count_login_failure(&self.pool, key, now).await
     }
     async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
-        signin::login_failures(&self.pool, key, now).await
+        signin::login_failures(&self.readers, key, now).await
     }
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         signin::clear_login_failures(&self.pool, key).await
@@ -304,16 +328,16 @@ impl Store for SqliteStore {
         accounts::create_project(&self.pool, project).await
     }
     async fn project_by_id(&self, id: ProjectId) -> StoreResult<Project> {
-        accounts::project_by_id(&self.pool, id).await
+        accounts::project_by_id(&self.readers, id).await
     }
     async fn project_by_slug(&self, org_slug: &str, slug: &str) -> StoreResult<Project> {
-        accounts::project_by_slug(&self.pool, org_slug, slug).await
+        accounts::project_by_slug(&self.readers, org_slug, slug).await
     }
     async fn list_projects(&self, org_id: Option<OrgId>) -> StoreResult<Vec<Project>> {
-        accounts::list_projects(&self.pool, org_id).await
+        accounts::list_projects(&self.readers, org_id).await
     }
     async fn projects_for_user(&self, user_id: UserId) -> StoreResult<Vec<Project>> {
-        accounts::projects_for_user(&self.pool, user_id).await
+        accounts::projects_for_user(&self.readers, user_id).await
     }
     async fn set_project_retention(&self, id: ProjectId, days: Option<i32>) -> StoreResult<()> {
         accounts::set_project_retention(&self.pool, id, days).await
@@ -341,7 +365,7 @@ impl Store for SqliteStore {
         accounts::create_project_key(&self.pool, project_id, label, rate_limit).await
     }
     async fn list_project_keys(&self, project_id: ProjectId) -> StoreResult<Vec<ProjectKey>> {
-        accounts::list_project_keys(&self.pool, project_id).await
+        accounts::list_project_keys(&self.readers, project_id).await
     }
     async fn set_key_active(&self, key_id: KeyId, active: bool) -> StoreResult<()> {
         accounts::set_key_active(&self.pool, key_id, active).await
@@ -356,10 +380,10 @@ impl Store for SqliteStore {
         accounts::delete_project_key(&self.pool, key_id).await
     }
     async fn key_by_id(&self, key_id: KeyId) -> StoreResult<ProjectKey> {
-        accounts::key_by_id(&self.pool, key_id).await
+        accounts::key_by_id(&self.readers, key_id).await
     }
     async fn key_auth(&self, public_key: &str) -> StoreResult<KeyAuth> {
-        accounts::key_auth(&self.pool, public_key).await
+        accounts::key_auth(&self.readers, public_key).await
     }
 
     async fn create_api_token(
@@ -375,7 +399,7 @@ impl Store for SqliteStore {
         accounts::api_token_by_hash(&self.pool, token_sha256).await
     }
     async fn list_api_tokens(&self, user_id: UserId) -> StoreResult<Vec<ApiToken>> {
-        accounts::list_api_tokens(&self.pool, user_id).await
+        accounts::list_api_tokens(&self.readers, user_id).await
     }
     async fn delete_api_token(&self, user_id: UserId, token_id: TokenId) -> StoreResult<()> {
         accounts::delete_api_token(&self.pool, user_id, token_id).await
@@ -386,16 +410,16 @@ impl Store for SqliteStore {
     }
 
     async fn list_issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>> {
-        issues::list_issues(&self.pool, query).await
+        issues::list_issues(&self.readers, query).await
     }
     async fn count_issues(&self, query: &IssueQuery) -> StoreResult<i64> {
-        issues::count_issues(&self.pool, query).await
+        issues::count_issues(&self.readers, query).await
     }
     async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue> {
-        issues::issue_by_id(&self.pool, id).await
+        issues::issue_by_id(&self.readers, id).await
     }
     async fn issue_by_short_id(&self, project_id: ProjectId, short_id: i64) -> StoreResult<Issue> {
-        issues::issue_by_short_id(&self.pool, project_id, short_id).await
+        issues::issue_by_short_id(&self.readers, project_id, short_id).await
     }
     async fn set_issue_status(&self, id: IssueId, change: StatusChange) -> StoreResult<Issue> {
         issues::set_issue_status(&self.pool, id, change).await
@@ -421,7 +445,7 @@ impl Store for SqliteStore {
         issues::add_comment(&self.pool, issue_id, user_id, text).await
     }
     async fn list_comments(&self, issue_id: IssueId) -> StoreResult<Vec<Comment>> {
-        issues::list_comments(&self.pool, issue_id).await
+        issues::list_comments(&self.readers, issue_id).await
     }
     async fn list_issue_events(
         &self,
@@ -429,16 +453,16 @@ impl Store for SqliteStore {
         cursor: Option<EventCursor>,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>> {
-        issues::list_issue_events(&self.pool, issue_id, cursor, limit).await
+        issues::list_issue_events(&self.readers, issue_id, cursor, limit).await
     }
     async fn latest_event(&self, issue_id: IssueId) -> StoreResult<StoredEvent> {
-        issues::latest_event(&self.pool, issue_id).await
+        issues::latest_event(&self.readers, issue_id).await
     }
     async fn event_by_id(&self, project_id: ProjectId, event_id: Uuid) -> StoreResult<StoredEvent> {
-        issues::event_by_id(&self.pool, project_id, event_id).await
+        issues::event_by_id(&self.readers, project_id, event_id).await
     }
     async fn issue_tag_values(&self, issue_id: IssueId) -> StoreResult<Vec<TagValueCount>> {
-        issues::issue_tag_values(&self.pool, issue_id).await
+        issues::issue_tag_values(&self.readers, issue_id).await
     }
     async fn issue_hourly_counts(
         &self,
@@ -446,7 +470,7 @@ impl Store for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CountBucket>> {
-        issues::issue_hourly_counts(&self.pool, issue_id, from, to).await
+        issues::issue_hourly_counts(&self.readers, issue_id, from, to).await
     }
     async fn issues_hourly_counts(
         &self,
@@ -454,14 +478,14 @@ impl Store for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<(IssueId, CountBucket)>> {
-        issues::issues_hourly_counts(&self.pool, ids, from, to).await
+        issues::issues_hourly_counts(&self.readers, ids, from, to).await
     }
     async fn adjacent_events(
         &self,
         issue_id: IssueId,
         cursor: EventCursor,
     ) -> StoreResult<(Option<Uuid>, Option<Uuid>)> {
-        issues::adjacent_events(&self.pool, issue_id, cursor).await
+        issues::adjacent_events(&self.readers, issue_id, cursor).await
     }
 
     async fn add_attachment(&self, attachment: &AttachmentRecord) -> StoreResult<()> {
@@ -472,13 +496,13 @@ impl Store for SqliteStore {
         project_id: ProjectId,
         event_id: Uuid,
     ) -> StoreResult<Vec<AttachmentRecord>> {
-        items::list_attachments(&self.pool, project_id, event_id).await
+        items::list_attachments(&self.readers, project_id, event_id).await
     }
     async fn add_session_counts(&self, counts: &[SessionCounts]) -> StoreResult<()> {
         items::add_session_counts(&self.pool, counts).await
     }
     async fn session_totals(&self, project_id: ProjectId) -> StoreResult<Vec<SessionCounts>> {
-        items::session_totals(&self.pool, project_id).await
+        items::session_totals(&self.readers, project_id).await
     }
     async fn add_client_discards(&self, discards: &[ClientDiscard]) -> StoreResult<()> {
         items::add_client_discards(&self.pool, discards).await
@@ -487,19 +511,19 @@ impl Store for SqliteStore {
         &self,
         project_id: ProjectId,
     ) -> StoreResult<Vec<ClientDiscard>> {
-        items::client_discard_totals(&self.pool, project_id).await
+        items::client_discard_totals(&self.readers, project_id).await
     }
     async fn add_check_in(&self, check_in: &CheckIn) -> StoreResult<()> {
         items::add_check_in(&self.pool, check_in).await
     }
     async fn list_check_ins(&self, project_id: ProjectId, limit: u32) -> StoreResult<Vec<CheckIn>> {
-        items::list_check_ins(&self.pool, project_id, limit).await
+        items::list_check_ins(&self.readers, project_id, limit).await
     }
     async fn add_user_report(&self, report: &UserReport) -> StoreResult<()> {
         items::add_user_report(&self.pool, report).await
     }
     async fn list_user_reports(&self, project_id: ProjectId) -> StoreResult<Vec<UserReport>> {
-        items::list_user_reports(&self.pool, project_id).await
+        items::list_user_reports(&self.readers, project_id).await
     }
 
     async fn add_dead_letter(
@@ -512,7 +536,7 @@ impl Store for SqliteStore {
         items::add_dead_letter(&self.pool, queue, payload, error, attempts).await
     }
     async fn list_dead_letters(&self, limit: u32) -> StoreResult<Vec<DeadLetter>> {
-        items::list_dead_letters(&self.pool, limit).await
+        items::list_dead_letters(&self.readers, limit).await
     }
     async fn take_dead_letter(&self, id: i64) -> StoreResult<DeadLetter> {
         items::take_dead_letter(&self.pool, id).await
@@ -534,6 +558,6 @@ impl Store for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CountBucket>> {
-        issues::issue_daily_counts(&self.pool, issue_id, from, to).await
+        issues::issue_daily_counts(&self.readers, issue_id, from, to).await
     }
 }

@@ -368,7 +368,7 @@ async fn enqueue(
     drop(accepted.attachments);
     drop(held);
     let job = IngestJob::new(project_id, received_at, accepted.items);
-    if let Err(e) = state.queue.push(job).await {
+    if let Err(e) = state.enqueuer.push(job).await {
         tracing::error!(error = %e, project.id = project_id, "enqueue failed");
         remove_files(&written).await;
         return Err(IngestError::QueueUnavailable);
