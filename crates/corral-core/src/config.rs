@@ -175,6 +175,9 @@ pub struct WorkerConfig {
     pub batch_size: usize,
     /// How long the digest waits to fill a batch.
     pub batch_wait_ms: u64,
+    /// Digest transactions one `corral-worker` runs at once (PostgreSQL);
+    /// `corral serve` (SQLite, one writer) always uses one.
+    pub batch_writers: usize,
     /// Attempts before a job is moved to the dead letters.
     pub max_attempts: u32,
     /// Seconds a job may run before it is failed (and retried).
@@ -257,6 +260,7 @@ impl Default for WorkerConfig {
             concurrency: 256,
             batch_size: 256,
             batch_wait_ms: 10,
+            batch_writers: 4,
             max_attempts: 5,
             job_timeout_secs: 60,
             shutdown_timeout_secs: 30,
@@ -399,6 +403,7 @@ impl Config {
         let w = &self.worker;
         positive("worker.concurrency", w.concurrency as u64)?;
         positive("worker.batch_size", w.batch_size as u64)?;
+        positive("worker.batch_writers", w.batch_writers as u64)?;
         positive("worker.max_attempts", u64::from(w.max_attempts))?;
         positive("worker.job_timeout_secs", w.job_timeout_secs)?;
         positive("queue.max_depth", self.queue.max_depth)?;

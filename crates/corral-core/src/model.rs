@@ -432,6 +432,18 @@ pub struct TagValueCount {
     pub last_seen: DateTime<Utc>,
 }
 
+/// One tag key of an issue: how many of its events carry it, how many distinct values it has,
+/// and its most seen values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagKeyCounts {
+    pub key: String,
+    /// Sum of the values' `times_seen`.
+    pub times_seen: i64,
+    pub unique_values: i64,
+    /// Most seen first, ties by value.
+    pub top_values: Vec<TagValueCount>,
+}
+
 /// Events of one issue in one hour (or day, after rollup).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountBucket {

@@ -519,7 +519,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<StoredEvent>>;
     async fn latest_event(&self, issue_id: IssueId) -> StoreResult<StoredEvent>;
     async fn event_by_id(&self, project_id: ProjectId, event_id: Uuid) -> StoreResult<StoredEvent>;
+    /// Every tag value of the issue, by key, then most seen first. Unbounded: for checks and
+    /// exports; pages use [`Store::issue_tag_keys`] and [`Store::issue_tag_key_values`].
     async fn issue_tag_values(&self, issue_id: IssueId) -> StoreResult<Vec<TagValueCount>>;
+    /// The issue's tag keys, by key, each with its totals and its `top` most seen values.
+    async fn issue_tag_keys(&self, issue_id: IssueId, top: u32) -> StoreResult<Vec<TagKeyCounts>>;
+    /// Up to `limit` values of one tag key from `offset`, most seen first, ties by value.
+    async fn issue_tag_key_values(
+        &self,
+        issue_id: IssueId,
+        key: &str,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<TagValueCount>>;
     /// Hourly counts in `[from, to)`; hours without events are left out.
     async fn issue_hourly_counts(
         &self,

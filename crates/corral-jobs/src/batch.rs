@@ -1,13 +1,14 @@
-//! Batches digest writes: jobs hand their prepared events to one task that
-//! writes up to `batch_size` of them per transaction and answers each job only
+//! Batches digest writes: jobs hand their prepared events to writer tasks that
+//! write up to `batch_size` of them per transaction and answer each job only
 //! after its batch committed, so a job is acknowledged only once its event is
-//! stored.
+//! stored. PostgreSQL takes several writers at once (a transaction spends most
+//! of its time waiting on round trips); SQLite has one writer anyway.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use corral_core::{DigestInput, DigestOutcome, SharedStore, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 type Reply = oneshot::Sender<Result<DigestOutcome, Arc<StoreError>>>;
@@ -36,16 +37,29 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writing task. It ends when every `Batcher` clone is dropped,
-    /// after writing what it holds.
+    /// Starts `writers` writing tasks sharing one queue of events. The returned
+    /// handle ends when every `Batcher` clone is dropped and the writers have
+    /// written what they hold.
     pub fn spawn(
         store: SharedStore,
         batch_size: usize,
         wait: Duration,
+        writers: usize,
     ) -> (Batcher, JoinHandle<()>) {
         let batch_size = batch_size.max(1);
-        let (tx, rx) = mpsc::channel(batch_size * 2);
-        let handle = tokio::spawn(run(store, rx, batch_size, wait));
+        let writers = writers.max(1);
+        let (tx, rx) = mpsc::channel(batch_size * (writers + 1));
+        let rx = Arc::new(Mutex::new(rx));
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| tokio::spawn(run(store.clone(), rx.clone(), batch_size, wait)))
+            .collect();
+        let handle = tokio::spawn(async move {
+            for task in tasks {
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "digest writer ended abnormally");
+                }
+            }
+        });
         (Batcher { tx }, handle)
     }
 
@@ -66,34 +80,41 @@ impl Batcher {
 
 async fn run(
     store: SharedStore,
-    mut rx: mpsc::Receiver<(DigestInput, Reply)>,
+    rx: Arc<Mutex<mpsc::Receiver<(DigestInput, Reply)>>>,
     batch_size: usize,
     wait: Duration,
 ) {
     let mut inputs = Vec::with_capacity(batch_size);
     let mut replies = Vec::with_capacity(batch_size);
-    while let Some((input, reply)) = rx.recv().await {
-        inputs.push(input);
-        replies.push(reply);
-        // fill the batch with what is already waiting, then give stragglers
-        // a short moment; an idle system writes a lone event at once
-        let deadline = tokio::time::Instant::now() + wait;
-        while inputs.len() < batch_size {
-            let next = match rx.try_recv() {
-                Ok(next) => Some(next),
-                Err(mpsc::error::TryRecvError::Empty) if !wait.is_zero() => {
-                    tokio::time::timeout_at(deadline, rx.recv())
-                        .await
-                        .unwrap_or_default()
-                }
-                Err(_) => None,
+    loop {
+        {
+            // one writer collects at a time; the others write meanwhile
+            let mut rx = rx.lock().await;
+            let Some((input, reply)) = rx.recv().await else {
+                return;
             };
-            match next {
-                Some((input, reply)) => {
-                    inputs.push(input);
-                    replies.push(reply);
+            inputs.push(input);
+            replies.push(reply);
+            // fill the batch with what is already waiting, then give stragglers
+            // a short moment; an idle system writes a lone event at once
+            let deadline = tokio::time::Instant::now() + wait;
+            while inputs.len() < batch_size {
+                let next = match rx.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(mpsc::error::TryRecvError::Empty) if !wait.is_zero() => {
+                        tokio::time::timeout_at(deadline, rx.recv())
+                            .await
+                            .unwrap_or_default()
+                    }
+                    Err(_) => None,
+                };
+                match next {
+                    Some((input, reply)) => {
+                        inputs.push(input);
+                        replies.push(reply);
+                    }
+                    None => break,
                 }
-                None => break,
             }
         }
         write(&store, &mut inputs, &mut replies).await;

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use corral_core::model::{
-    Assignee, EventType, Issue, IssueId, IssueStatus, IssueSubstatus, ProjectId, TeamId, UserId,
+    Assignee, EventType, Issue, IssueId, IssueStatus, IssueSubstatus, ProjectId, TagKeyCounts,
+    TagValueCount, TeamId, UserId,
 };
 use corral_core::{DigestInput, DigestOutcome, StatusChange, StoreError};
 use uuid::Uuid;
@@ -39,6 +40,33 @@ pub(crate) fn login_window(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Caps a caller's page size.
+/// Folds rows of (value, the key's events, the key's distinct values), ordered by key and then
+/// rank, into one [`TagKeyCounts`] per key keeping `top` values. The queries return at least
+/// one row per key, so keys show even when `top` is 0.
+pub(crate) fn tag_keys(
+    rows: impl IntoIterator<Item = (TagValueCount, i64, i64)>,
+    top: u32,
+) -> Vec<TagKeyCounts> {
+    let mut keys: Vec<TagKeyCounts> = Vec::new();
+    for (value, times_seen, unique_values) in rows {
+        if keys.last().is_none_or(|k| k.key != value.key) {
+            keys.push(TagKeyCounts {
+                key: value.key.clone(),
+                times_seen,
+                unique_values,
+                top_values: Vec::new(),
+            });
+        }
+        if let Some(k) = keys
+            .last_mut()
+            .filter(|k| k.top_values.len() < top as usize)
+        {
+            k.top_values.push(value);
+        }
+    }
+    keys
+}
+
 pub(crate) fn page_limit(limit: u32) -> i64 {
     i64::from(limit.min(1000))
 }

@@ -125,6 +125,7 @@ conformance! {
             bulk_status_and_delete,
             hourly_counts_of_many_issues,
             adjacent_events_walk_an_issue,
+            tag_keys_and_paged_values,
         },
         upkeep::{
             purge_keeps_counters_consistent,

@@ -476,6 +476,22 @@ async fn tags_are_counted_and_paged(shape: Shape) {
         )
         .await;
     assert_eq!(reply.status, 404, "{}", reply.body);
+    // past the last value of a key the issue has: an empty page, not a missing tag
+    let reply = app
+        .api_get(
+            &format!("/api/0/issues/{issue}/tags/browser/values/?cursor=0:10:0"),
+            app.token(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!([]));
+    let reply = app
+        .api_get(
+            &format!("/api/0/issues/{issue}/tags/os/values/?cursor=0:10:0"),
+            app.token(),
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
     let reply = app
         .api_get(
             &format!("/api/0/issues/{issue}/tags/browser/values/?cursor=zzz"),

@@ -119,6 +119,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store.clone(),
         config.worker.batch_size,
         Duration::from_millis(config.worker.batch_wait_ms),
+        config.worker.batch_writers,
     );
     let ctx = Arc::new(JobContext::new(
         store.clone(),

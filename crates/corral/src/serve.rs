@@ -199,6 +199,8 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         store.clone(),
         config.worker.batch_size,
         Duration::from_millis(config.worker.batch_wait_ms),
+        // SQLite writes through one connection: more writers would only queue
+        1,
     );
     let ctx = Arc::new(JobContext::new(
         store.clone(),

@@ -464,6 +464,8 @@ impl Worker {
             env.store.clone(),
             knobs.batch_size,
             Duration::from_millis(5),
+            // more than one, so concurrent digest transactions are exercised
+            2,
         );
         let ctx = Arc::new(JobContext::new(
             env.store.clone(),

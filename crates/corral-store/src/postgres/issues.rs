@@ -544,6 +544,62 @@ pub(super) async fn issue_tag_values(
     .collect()
 }
 
+/// One sort of the issue's tag values by (key, rank) computes the per-key totals and the
+/// ranks; only the top rows leave the database.
+pub(super) async fn issue_tag_keys(
+    pool: &PgPool,
+    issue_id: IssueId,
+    top: u32,
+) -> StoreResult<Vec<TagKeyCounts>> {
+    let rows = sqlx::query(
+        "SELECT key, value, times_seen, first_seen, last_seen, key_seen, key_values FROM ( \
+           SELECT key, value, times_seen, first_seen, last_seen, \
+             (sum(times_seen) OVER w)::bigint AS key_seen, count(*) OVER w AS key_values, \
+             row_number() OVER (PARTITION BY key ORDER BY times_seen DESC, value) AS rank \
+           FROM issue_tag_values WHERE issue_id = $1 WINDOW w AS (PARTITION BY key) \
+         ) v WHERE rank <= $2 ORDER BY key, rank",
+    )
+    .bind(issue_id)
+    .bind(i64::from(top.max(1)))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                rows::tag_value(r)?,
+                rows::get(r, "key_seen")?,
+                rows::get(r, "key_values")?,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(plan::tag_keys(rows, top))
+}
+
+pub(super) async fn issue_tag_key_values(
+    pool: &PgPool,
+    issue_id: IssueId,
+    key: &str,
+    offset: u64,
+    limit: u32,
+) -> StoreResult<Vec<TagValueCount>> {
+    sqlx::query(
+        "SELECT key, value, times_seen, first_seen, last_seen FROM issue_tag_values \
+         WHERE issue_id = $1 AND key = $2 ORDER BY times_seen DESC, value LIMIT $3 OFFSET $4",
+    )
+    .bind(issue_id)
+    .bind(key)
+    .bind(i64::from(limit))
+    .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::tag_value)
+    .collect()
+}
+
 pub(super) async fn issue_hourly_counts(
     pool: &PgPool,
     issue_id: IssueId,

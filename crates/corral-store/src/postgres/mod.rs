@@ -431,6 +431,18 @@ impl Store for PgStore {
     async fn issue_tag_values(&self, issue_id: IssueId) -> StoreResult<Vec<TagValueCount>> {
         issues::issue_tag_values(&self.pool, issue_id).await
     }
+    async fn issue_tag_keys(&self, issue_id: IssueId, top: u32) -> StoreResult<Vec<TagKeyCounts>> {
+        issues::issue_tag_keys(&self.pool, issue_id, top).await
+    }
+    async fn issue_tag_key_values(
+        &self,
+        issue_id: IssueId,
+        key: &str,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<TagValueCount>> {
+        issues::issue_tag_key_values(&self.pool, issue_id, key, offset, limit).await
+    }
     async fn issue_hourly_counts(
         &self,
         issue_id: IssueId,

@@ -787,3 +787,115 @@ pub async fn adjacent_events_walk_an_issue(store: SharedStore) {
         (None, None)
     );
 }
+
+/// Tag keys carry their totals over every value but only their top values; one key's values
+/// page most seen first, ties by value.
+pub async fn tag_keys_and_paged_values(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let t0 = now();
+    // browser: 12 distinct values, value vN seen N times (v1..v12); os: one value; a key
+    // named like a value of another key stays separate
+    let mut batch = Vec::new();
+    for n in 1..=12 {
+        for i in 0..n {
+            let mut e = event(p, "tagged", t0 + Duration::seconds(i64::from(n * 100 + i)));
+            e.tags = vec![("browser".into(), format!("v{n:02}"))];
+            if n == 12 && i == 0 {
+                e.tags.push(("os".into(), "Linux".into()));
+            }
+            batch.push(e);
+        }
+    }
+    // a tie with v12's count, ordered by value after it
+    for i in 0..12 {
+        let mut e = event(p, "tagged", t0 + Duration::seconds(5000 + i));
+        e.tags = vec![("browser".into(), "a-tie".into())];
+        batch.push(e);
+    }
+    for chunk in batch.chunks(50) {
+        store.digest(chunk).await.unwrap();
+    }
+    let issue = store
+        .list_issues(&IssueQuery {
+            project_ids: vec![p],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .id;
+
+    let keys = store.issue_tag_keys(issue, 3).await.unwrap();
+    let summary: Vec<(&str, i64, i64, Vec<(&str, i64)>)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.key.as_str(),
+                k.times_seen,
+                k.unique_values,
+                k.top_values
+                    .iter()
+                    .map(|v| (v.value.as_str(), v.times_seen))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "browser",
+                78 + 12,
+                13,
+                vec![("a-tie", 12), ("v12", 12), ("v11", 11)]
+            ),
+            ("os", 1, 1, vec![("Linux", 1)]),
+        ]
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k.top_values.iter().all(|v| v.key == k.key))
+    );
+    // first and last seen come through
+    let v11 = &keys[0].top_values[2];
+    assert_eq!(v11.first_seen, t0 + Duration::seconds(1100));
+    assert_eq!(v11.last_seen, t0 + Duration::seconds(1110));
+
+    // no values asked for still lists the keys with their totals
+    let bare = store.issue_tag_keys(issue, 0).await.unwrap();
+    assert_eq!(
+        bare.iter()
+            .map(|k| (k.key.as_str(), k.times_seen, k.top_values.len()))
+            .collect::<Vec<_>>(),
+        [("browser", 90, 0), ("os", 1, 0)]
+    );
+
+    // pages of one key's values cover every value once, in order
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .issue_tag_key_values(issue, "browser", offset, 5)
+            .await
+            .unwrap();
+        assert!(page.len() <= 5);
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len() as u64;
+        seen.extend(page.into_iter().map(|v| (v.value, v.times_seen)));
+    }
+    let mut expected: Vec<(String, i64)> = (1..=12).map(|n| (format!("v{n:02}"), n)).collect();
+    expected.push(("a-tie".into(), 12));
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(seen, expected);
+    assert!(
+        store
+            .issue_tag_key_values(issue, "missing", 0, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.issue_tag_keys(i64::MAX, 3).await.unwrap().is_empty());
+}

@@ -122,6 +122,19 @@ impl PageParams {
         }
     }
 
+    /// A page the store fetched itself: `items` are up to `limit() + 1` rows from `offset()`,
+    /// the extra row only telling that a next page exists.
+    pub fn respond_window<T: Serialize>(&self, mut items: Vec<T>, at: &ListUrl) -> Response {
+        // offset() was checked by the caller before it fetched
+        let offset = self.offset().unwrap_or(0);
+        let limit = self.limit();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = more.then(|| format!("0:{}:0", offset + limit));
+        let prev = (offset > 0).then(|| format!("0:{}:1", offset.saturating_sub(limit)));
+        at.respond(items, prev.as_deref(), next.as_deref())
+    }
+
     /// One page of a whole list, answered with its `Link` header.
     pub fn respond<T: Serialize>(&self, items: Vec<T>, at: &ListUrl) -> Result<Response, ApiError> {
         let offset = self.offset()?;
@@ -162,6 +175,21 @@ mod tests {
             )
         );
         assert!(link.ends_with("rel=\"next\"; results=\"false\"; cursor=\"0:0:0\""));
+    }
+
+    #[test]
+    fn a_window_with_an_extra_row_has_a_next_page() {
+        let page = |cursor: Option<&str>| PageParams {
+            cursor: cursor.map(str::to_string),
+            per_page: Some(2),
+        };
+        let link = |r: &Response| r.headers()[header::LINK].to_str().unwrap().to_string();
+        let full = page(None).respond_window(vec![1, 2, 3], &at(None));
+        assert!(link(&full).contains("cursor=0:2:0>; rel=\"next\"; results=\"true\""));
+        assert!(link(&full).contains("rel=\"previous\"; results=\"false\""));
+        let last = page(Some("0:2:0")).respond_window(vec![3], &at(None));
+        assert!(link(&last).contains("rel=\"next\"; results=\"false\""));
+        assert!(link(&last).contains("cursor=0:0:1>; rel=\"previous\"; results=\"true\""));
     }
 
     #[test]

@@ -1,10 +1,7 @@
 //! The tag values of an issue's events.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::response::Response;
-use corral_core::model::TagValueCount;
 
 use super::auth::ApiAuth;
 use super::error::ApiError;
@@ -15,16 +12,7 @@ use super::shapes::{self, TagKey, TagValue};
 use crate::state::AppState;
 
 /// How many values each key lists in `topValues`.
-const TOP_VALUES: usize = 10;
-
-/// Most common first; ties by value, so pages are stable.
-fn by_count(values: &mut [TagValueCount]) {
-    values.sort_by(|a, b| {
-        b.times_seen
-            .cmp(&a.times_seen)
-            .then_with(|| a.value.cmp(&b.value))
-    });
-}
+const TOP_VALUES: u32 = 10;
 
 /// The issue's tag keys, each with its event count and most common values.
 #[utoipa::path(get, path = "/api/0/issues/{id}/tags/", tag = "events",
@@ -40,31 +28,24 @@ pub async fn list_issue_tags(
 ) -> Result<Response, ApiError> {
     auth.require("event:read")?;
     let (issue, _) = auth.issue(&state, &p.id).await?;
-    let mut by_key: BTreeMap<String, Vec<TagValueCount>> = BTreeMap::new();
-    for v in state.store.issue_tag_values(issue.id).await? {
-        by_key.entry(v.key.clone()).or_default().push(v);
-    }
-    let keys: Vec<TagKey> = by_key
+    let keys: Vec<TagKey> = state
+        .store
+        .issue_tag_keys(issue.id, TOP_VALUES)
+        .await?
         .into_iter()
-        .map(|(key, mut values)| {
-            by_count(&mut values);
-            TagKey {
-                name: key.clone(),
-                total_values: values.iter().map(|v| v.times_seen).sum(),
-                unique_values: values.len(),
-                top_values: values
-                    .iter()
-                    .take(TOP_VALUES)
-                    .map(shapes::tag_value)
-                    .collect(),
-                key,
-            }
+        .map(|k| TagKey {
+            name: k.key.clone(),
+            total_values: k.times_seen,
+            unique_values: usize::try_from(k.unique_values).unwrap_or(0),
+            top_values: k.top_values.iter().map(shapes::tag_value).collect(),
+            key: k.key,
         })
         .collect();
     page.respond(keys, &at)
 }
 
-/// Every value of one tag key of the issue, most common first.
+/// Every value of one tag key of the issue, most common first, ties by value; paged in the
+/// store, so a key with many values costs one page.
 #[utoipa::path(get, path = "/api/0/issues/{id}/tags/{key}/values/", tag = "events",
     params(TagPath, PageParams),
     responses((status = 200, body = [TagValue], headers(("Link" = String)))),
@@ -78,17 +59,30 @@ pub async fn list_tag_values(
 ) -> Result<Response, ApiError> {
     auth.require("event:read")?;
     let (issue, _) = auth.issue(&state, &p.id).await?;
-    let mut values: Vec<TagValueCount> = state
+    let offset = page.offset()?;
+    let limit = page.limit();
+    // one row more than the page says whether a next page exists
+    let values = state
         .store
-        .issue_tag_values(issue.id)
-        .await?
-        .into_iter()
-        .filter(|v| v.key == p.key)
-        .collect();
+        .issue_tag_key_values(
+            issue.id,
+            &p.key,
+            offset as u64,
+            u32::try_from(limit + 1).unwrap_or(u32::MAX),
+        )
+        .await?;
     if values.is_empty() {
-        return Err(ApiError::NotFound("tag"));
+        // past the end of a key that exists is an empty page; a key the issue lacks is 404
+        let exists = offset > 0
+            && !state
+                .store
+                .issue_tag_key_values(issue.id, &p.key, 0, 1)
+                .await?
+                .is_empty();
+        if !exists {
+            return Err(ApiError::NotFound("tag"));
+        }
     }
-    by_count(&mut values);
     let shapes: Vec<TagValue> = values.iter().map(shapes::tag_value).collect();
-    page.respond(shapes, &at)
+    Ok(page.respond_window(shapes, &at))
 }

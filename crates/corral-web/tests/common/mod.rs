@@ -205,7 +205,8 @@ impl TestAppBuilder {
         }));
 
         if self.worker {
-            let (batcher, batch_task) = Batcher::spawn(store.clone(), 64, Duration::from_millis(5));
+            let (batcher, batch_task) =
+                Batcher::spawn(store.clone(), 64, Duration::from_millis(5), 2);
             tasks.push(batch_task);
             let ctx = Arc::new(JobContext::new(
                 store.clone(),

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use corral_core::model::{
-    Comment, Issue, IssueStatus, Project, StoredEvent, TagValueCount, format_short_id,
+    Comment, Issue, IssueStatus, Project, StoredEvent, TagKeyCounts, format_short_id,
 };
 use corral_core::{EventCursor, StoreError};
 use serde::Deserialize;
@@ -123,40 +123,42 @@ fn status_detail(i: &Issue) -> Option<String> {
     }
 }
 
-fn tag_breakdowns(org: &str, values: &[TagValueCount]) -> Vec<TagBreakdown> {
-    let mut out: Vec<TagBreakdown> = Vec::new();
-    // the store orders by key, then most seen first
-    for chunk in values.chunk_by(|a, b| a.key == b.key) {
-        let total: i64 = chunk.iter().map(|v| v.times_seen).sum();
-        let key = chunk[0].key.clone();
-        out.push(TagBreakdown {
-            values: chunk
-                .iter()
-                .take(TOP_VALUES)
-                .map(|v| TagShare {
-                    href: format!(
-                        "/organizations/{}/issues/?query={}",
-                        encode(org),
-                        encode(&format!(
-                            "{key}:\"{}\"",
-                            v.value.replace('\\', "\\\\").replace('"', "\\\"")
-                        ))
-                    ),
-                    value: v.value.clone(),
-                    count: v.times_seen,
-                    percent: if total > 0 {
-                        ((v.times_seen as f64 * 100.0) / total as f64).round() as u32
-                    } else {
-                        0
-                    },
-                })
-                .collect(),
-            others: chunk.len().saturating_sub(TOP_VALUES),
-            total,
-            key,
-        });
-    }
-    out
+fn tag_breakdowns(org: &str, keys: &[TagKeyCounts]) -> Vec<TagBreakdown> {
+    keys.iter()
+        .map(|k| {
+            let total = k.times_seen;
+            TagBreakdown {
+                values: k
+                    .top_values
+                    .iter()
+                    .take(TOP_VALUES)
+                    .map(|v| TagShare {
+                        href: format!(
+                            "/organizations/{}/issues/?query={}",
+                            encode(org),
+                            encode(&format!(
+                                "{}:\"{}\"",
+                                k.key,
+                                v.value.replace('\\', "\\\\").replace('"', "\\\"")
+                            ))
+                        ),
+                        value: v.value.clone(),
+                        count: v.times_seen,
+                        percent: if total > 0 {
+                            ((v.times_seen as f64 * 100.0) / total as f64).round() as u32
+                        } else {
+                            0
+                        },
+                    })
+                    .collect(),
+                others: usize::try_from(k.unique_values)
+                    .unwrap_or(0)
+                    .saturating_sub(k.top_values.len().min(TOP_VALUES)),
+                total,
+                key: k.key.clone(),
+            }
+        })
+        .collect()
 }
 
 fn comment_view(c: &Comment, now: DateTime<Utc>) -> CommentView {
@@ -246,7 +248,7 @@ async fn show(
         },
         async {
             store
-                .issue_tag_values(issue.id)
+                .issue_tag_keys(issue.id, TOP_VALUES as u32)
                 .await
                 .map_err(store_failure)
         },
@@ -369,8 +371,8 @@ pub(super) async fn raw_json(
 mod tests {
     use super::*;
 
-    fn tv(key: &str, value: &str, n: i64) -> TagValueCount {
-        TagValueCount {
+    fn tv(key: &str, value: &str, n: i64) -> corral_core::model::TagValueCount {
+        corral_core::model::TagValueCount {
             key: key.into(),
             value: value.into(),
             times_seen: n,
@@ -379,12 +381,34 @@ mod tests {
         }
     }
 
+    /// What the store answers: totals over every value, the top values only.
+    fn key(name: &str, values: &[(&str, i64)], top: usize) -> TagKeyCounts {
+        TagKeyCounts {
+            key: name.into(),
+            times_seen: values.iter().map(|v| v.1).sum(),
+            unique_values: values.len() as i64,
+            top_values: values
+                .iter()
+                .take(top)
+                .map(|v| tv(name, v.0, v.1))
+                .collect(),
+        }
+    }
+
     #[test]
     fn top_five_values_per_key_with_percentages() {
-        let mut values = vec![tv("browser", "Firefox", 3), tv("browser", "Chrome", 1)];
-        for (i, n) in [50, 20, 10, 10, 5, 5].iter().enumerate() {
-            values.push(tv("user", &format!("u{i}"), *n));
-        }
+        let users = [
+            ("u0", 50),
+            ("u1", 20),
+            ("u2", 10),
+            ("u3", 10),
+            ("u4", 5),
+            ("u5", 5),
+        ];
+        let values = vec![
+            key("browser", &[("Firefox", 3), ("Chrome", 1)], TOP_VALUES),
+            key("user", &users, TOP_VALUES),
+        ];
         let b = tag_breakdowns("acme", &values);
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].key, "browser");
