@@ -135,6 +135,34 @@ pub struct IssueCursor {
     pub id: IssueId,
 }
 
+/// How many issues match a filter, per status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub unresolved: i64,
+    pub resolved: i64,
+    pub ignored: i64,
+}
+
+impl StatusCounts {
+    /// The count of one status, or of all of them for `None`.
+    pub fn of(&self, status: Option<IssueStatus>) -> i64 {
+        match status {
+            Some(IssueStatus::Unresolved) => self.unresolved,
+            Some(IssueStatus::Resolved) => self.resolved,
+            Some(IssueStatus::Ignored) => self.ignored,
+            None => self.unresolved + self.resolved + self.ignored,
+        }
+    }
+
+    pub fn add(&mut self, status: IssueStatus, n: i64) {
+        match status {
+            IssueStatus::Unresolved => self.unresolved += n,
+            IssueStatus::Resolved => self.resolved += n,
+            IssueStatus::Ignored => self.ignored += n,
+        }
+    }
+}
+
 /// A filter over issues. Every set field must match.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IssueQuery {
@@ -486,6 +514,9 @@ pub trait Store: Send + Sync + 'static {
     // --- issues and events ------------------------------------------------------
     async fn list_issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>>;
     async fn count_issues(&self, query: &IssueQuery) -> StoreResult<i64>;
+    /// [`Store::count_issues`] for every status at once (`query.status` is ignored): one
+    /// pass over the matching issues instead of one per status.
+    async fn count_issues_by_status(&self, query: &IssueQuery) -> StoreResult<StatusCounts>;
     async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue>;
     async fn issue_by_short_id(&self, project_id: ProjectId, short_id: i64) -> StoreResult<Issue>;
     async fn set_issue_status(&self, id: IssueId, change: StatusChange) -> StoreResult<Issue>;

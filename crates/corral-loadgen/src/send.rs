@@ -97,6 +97,17 @@ fn validate(options: &Options) -> anyhow::Result<corral_protocol::Dsn> {
     Ok(dsn)
 }
 
+/// How one request went.
+enum Outcome {
+    Answered {
+        status: u16,
+        /// The answer carried `Retry-After`.
+        retry_after: bool,
+        micros: u64,
+    },
+    TransportError,
+}
+
 /// What one sender saw.
 struct Tally {
     latency: Histogram<u64>,
@@ -114,6 +125,23 @@ impl Tally {
             statuses: BTreeMap::new(),
             retry_after: 0,
             transport_errors: 0,
+        }
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Answered {
+                status,
+                retry_after,
+                micros,
+            } => {
+                if is_refusal(status) && retry_after {
+                    self.retry_after += 1;
+                }
+                let _ = self.latency.record(micros);
+                *self.statuses.entry(status).or_default() += 1;
+            }
+            Outcome::TransportError => self.transport_errors += 1,
         }
     }
 
@@ -166,7 +194,7 @@ impl Shared {
         }
     }
 
-    async fn send(&self, i: u64, tally: &mut Tally) {
+    async fn send(&self, i: u64) -> Outcome {
         let body = self.body(i);
         let mut request = self
             .client
@@ -181,16 +209,16 @@ impl Shared {
         match result {
             Ok(response) => {
                 let status = response.status().as_u16();
-                if is_refusal(status) && response.headers().contains_key("retry-after") {
-                    tally.retry_after += 1;
-                }
+                let retry_after = response.headers().contains_key("retry-after");
                 // read the body so the connection can be reused
                 let _ = response.bytes().await;
-                let micros = started.elapsed().as_micros().clamp(1, 60_000_000) as u64;
-                let _ = tally.latency.record(micros);
-                *tally.statuses.entry(status).or_default() += 1;
+                Outcome::Answered {
+                    status,
+                    retry_after,
+                    micros: started.elapsed().as_micros().clamp(1, 60_000_000) as u64,
+                }
             }
-            Err(_) => tally.transport_errors += 1,
+            Err(_) => Outcome::TransportError,
         }
     }
 }
@@ -302,7 +330,7 @@ async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
             while let Some(i) = shared.next() {
-                shared.send(i, &mut tally).await;
+                tally.record(shared.send(i).await);
             }
             tally
         }));
@@ -322,27 +350,34 @@ async fn open_loop(shared: &Arc<Shared>, concurrency: usize, rate: f64) -> Tally
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tally>();
+    // one tally for every request (a histogram per request would cost more
+    // than the request: it is a few hundred KiB to allocate and to merge)
+    let tally = Arc::new(std::sync::Mutex::new(Tally::new()));
+    let mut tasks = tokio::task::JoinSet::new();
     while let Some(i) = shared.next() {
         ticker.tick().await;
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
         let shared = shared.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut tally = Tally::new();
-            shared.send(i, &mut tally).await;
+        let tally = tally.clone();
+        tasks.spawn(async move {
+            let outcome = shared.send(i).await;
             drop(permit);
-            let _ = tx.send(tally);
+            tally
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .record(outcome);
         });
+        // forget finished tasks as we go, so the set stays as small as the
+        // requests in flight
+        while tasks.try_join_next().is_some() {}
     }
-    drop(tx);
-    let mut total = Tally::new();
-    while let Some(t) = rx.recv().await {
-        total.merge(t);
-    }
-    total
+    while tasks.join_next().await.is_some() {}
+    let mut tally = tally
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::mem::replace(&mut *tally, Tally::new())
 }
 
 /// Answers that refuse for now (rate limit, backpressure): the ones that

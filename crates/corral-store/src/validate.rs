@@ -21,6 +21,22 @@ pub(crate) fn slug(field: &'static str, slug: &str) -> StoreResult<()> {
     }
 }
 
+/// Organization slugs the web UI's own paths use (`/settings/account/` beside
+/// `/settings/{org}/`).
+const RESERVED_ORG_SLUGS: &[&str] = &["account"];
+
+/// [`slug`], and not one of the paths the UI keeps for itself.
+pub(crate) fn org_slug(slug: &str) -> StoreResult<()> {
+    self::slug("slug", slug)?;
+    if RESERVED_ORG_SLUGS.contains(&slug) {
+        return Err(StoreError::Invalid {
+            field: "slug",
+            reason: format!("{slug:?} is reserved"),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn email(email: &str) -> StoreResult<()> {
     let email = email.trim();
     match email.split_once('@') {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use corral_core::model::*;
 use corral_core::{
-    AssignedFilter, EventCursor, IssueQuery, IssueSort, StatusChange, StoreError, StoreResult,
+    AssignedFilter, EventCursor, IssueQuery, IssueSort, StatusChange, StatusCounts, StoreError,
+    StoreResult,
 };
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -271,6 +272,29 @@ pub(super) async fn count_issues(pool: &PgPool, q: &IssueQuery) -> StoreResult<i
     let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM issues i WHERE TRUE");
     push_filters(&mut qb, q);
     qb.build_query_scalar().fetch_one(pool).await.map_err(db)
+}
+
+pub(super) async fn count_issues_by_status(
+    pool: &PgPool,
+    q: &IssueQuery,
+) -> StoreResult<StatusCounts> {
+    let q = IssueQuery {
+        status: None,
+        ..q.clone()
+    };
+    let mut qb =
+        QueryBuilder::<Postgres>::new("SELECT i.status, count(*) FROM issues i WHERE TRUE");
+    push_filters(&mut qb, &q);
+    qb.push(" GROUP BY i.status");
+    let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(pool).await.map_err(db)?;
+    let mut counts = StatusCounts::default();
+    for (status, n) in rows {
+        let status = status
+            .parse::<IssueStatus>()
+            .map_err(|e| StoreError::Database(format!("issues.status: {e}")))?;
+        counts.add(status, n);
+    }
+    Ok(counts)
 }
 
 pub(super) async fn issue_by_id(pool: &PgPool, id: IssueId) -> StoreResult<Issue> {
@@ -544,20 +568,23 @@ pub(super) async fn issue_tag_values(
     .collect()
 }
 
-/// One sort of the issue's tag values by (key, rank) computes the per-key totals and the
-/// ranks; only the top rows leave the database.
+/// Both halves read `issue_tag_values_top_idx` only: the per-key totals by an
+/// index-only scan, and each key's top values as the first entries of its range.
 pub(super) async fn issue_tag_keys(
     pool: &PgPool,
     issue_id: IssueId,
     top: u32,
 ) -> StoreResult<Vec<TagKeyCounts>> {
     let rows = sqlx::query(
-        "SELECT key, value, times_seen, first_seen, last_seen, key_seen, key_values FROM ( \
-           SELECT key, value, times_seen, first_seen, last_seen, \
-             (sum(times_seen) OVER w)::bigint AS key_seen, count(*) OVER w AS key_values, \
-             row_number() OVER (PARTITION BY key ORDER BY times_seen DESC, value) AS rank \
-           FROM issue_tag_values WHERE issue_id = $1 WINDOW w AS (PARTITION BY key) \
-         ) v WHERE rank <= $2 ORDER BY key, rank",
+        "WITH k AS ( \
+           SELECT key, sum(times_seen)::bigint AS key_seen, count(*) AS key_values \
+           FROM issue_tag_values WHERE issue_id = $1 GROUP BY key \
+         ) \
+         SELECT k.key, k.key_seen, k.key_values, v.value, v.times_seen, v.first_seen, v.last_seen \
+         FROM k CROSS JOIN LATERAL ( \
+           SELECT value, times_seen, first_seen, last_seen FROM issue_tag_values t \
+           WHERE t.issue_id = $1 AND t.key = k.key ORDER BY times_seen DESC, value LIMIT $2 \
+         ) v ORDER BY k.key, v.times_seen DESC, v.value",
     )
     .bind(issue_id)
     .bind(i64::from(top.max(1)))

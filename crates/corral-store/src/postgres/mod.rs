@@ -382,6 +382,9 @@ impl Store for PgStore {
     async fn count_issues(&self, query: &IssueQuery) -> StoreResult<i64> {
         issues::count_issues(&self.pool, query).await
     }
+    async fn count_issues_by_status(&self, query: &IssueQuery) -> StoreResult<StatusCounts> {
+        issues::count_issues_by_status(&self.pool, query).await
+    }
     async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue> {
         issues::issue_by_id(&self.pool, id).await
     }

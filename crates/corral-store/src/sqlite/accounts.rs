@@ -18,7 +18,7 @@ pub(super) async fn create_organization(
     slug: &str,
     name: &str,
 ) -> StoreResult<Organization> {
-    validate::slug("slug", slug)?;
+    validate::org_slug(slug)?;
     let row = sqlx::query(
         "INSERT INTO organizations (slug, name, created_at) VALUES (?1, ?2, ?3) \
          RETURNING id, slug, name, created_at",

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use corral_core::model::*;
 use corral_core::{
-    AssignedFilter, EventCursor, IssueQuery, IssueSort, StatusChange, StoreError, StoreResult,
+    AssignedFilter, EventCursor, IssueQuery, IssueSort, StatusChange, StatusCounts, StoreError,
+    StoreResult,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
@@ -228,6 +229,28 @@ pub(super) async fn count_issues(pool: &SqlitePool, q: &IssueQuery) -> StoreResu
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM issues i WHERE 1");
     push_filters(&mut qb, q);
     qb.build_query_scalar().fetch_one(pool).await.map_err(db)
+}
+
+pub(super) async fn count_issues_by_status(
+    pool: &SqlitePool,
+    q: &IssueQuery,
+) -> StoreResult<StatusCounts> {
+    let q = IssueQuery {
+        status: None,
+        ..q.clone()
+    };
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT i.status, count(*) FROM issues i WHERE 1");
+    push_filters(&mut qb, &q);
+    qb.push(" GROUP BY i.status");
+    let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(pool).await.map_err(db)?;
+    let mut counts = StatusCounts::default();
+    for (status, n) in rows {
+        let status = status
+            .parse::<IssueStatus>()
+            .map_err(|e| StoreError::Database(format!("issues.status: {e}")))?;
+        counts.add(status, n);
+    }
+    Ok(counts)
 }
 
 pub(super) async fn issue_by_id(pool: &SqlitePool, id: IssueId) -> StoreResult<Issue> {
@@ -495,8 +518,8 @@ pub(super) async fn issue_tag_values(
     .collect()
 }
 
-/// One sort of the issue's tag values by (key, rank) computes the per-key totals and the
-/// ranks; only the top rows leave the database.
+/// The window walks `issue_tag_values_top_idx` in (key, rank) order, so it needs no sort;
+/// only the top rows leave the database.
 pub(super) async fn issue_tag_keys(
     pool: &SqlitePool,
     issue_id: IssueId,

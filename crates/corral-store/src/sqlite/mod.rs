@@ -415,6 +415,9 @@ impl Store for SqliteStore {
     async fn count_issues(&self, query: &IssueQuery) -> StoreResult<i64> {
         issues::count_issues(&self.readers, query).await
     }
+    async fn count_issues_by_status(&self, query: &IssueQuery) -> StoreResult<StatusCounts> {
+        issues::count_issues_by_status(&self.readers, query).await
+    }
     async fn issue_by_id(&self, id: IssueId) -> StoreResult<Issue> {
         issues::issue_by_id(&self.readers, id).await
     }

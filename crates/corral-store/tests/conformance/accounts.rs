@@ -36,6 +36,11 @@ pub async fn organizations_and_users(store: SharedStore) {
         store.create_organization("Not A Slug", "x").await,
         Err(StoreError::Invalid { .. })
     ));
+    // the UI's /settings/account/ sits beside /settings/{org}/
+    assert!(matches!(
+        store.create_organization("account", "Account").await,
+        Err(StoreError::Invalid { field: "slug", .. })
+    ));
     store.create_organization("beta", "Beta").await.unwrap();
     assert_eq!(store.organization_by_slug("acme").await.unwrap(), org);
     assert!(matches!(

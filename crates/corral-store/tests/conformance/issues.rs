@@ -129,8 +129,30 @@ pub async fn issue_filters(store: SharedStore) {
                 want.len() as i64,
                 "{q:?}"
             );
+            // the per-status counts agree with the count of the status asked for
+            assert_eq!(
+                store.count_issues_by_status(&q).await.unwrap().of(q.status),
+                want.len() as i64,
+                "{q:?}"
+            );
         }
     };
+    // every status at once, whatever status the query names
+    for status in [None, Some(IssueStatus::Ignored)] {
+        let q = IssueQuery {
+            project_ids: vec![p],
+            status,
+            ..Default::default()
+        };
+        assert_eq!(
+            store.count_issues_by_status(&q).await.unwrap(),
+            corral_core::StatusCounts {
+                unresolved: 2,
+                resolved: 1,
+                ignored: 0
+            }
+        );
+    }
     let mine = || IssueQuery {
         project_ids: vec![p],
         ..Default::default()

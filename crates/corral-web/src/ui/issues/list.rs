@@ -485,30 +485,20 @@ pub(super) async fn page(
     view.tab = Tab::of(query.status);
     page.tab = view.tab.key();
 
-    let count_of = |tab: Tab| {
-        let q = IssueQuery {
-            status: tab.status(),
-            cursor: None,
-            ..query.clone()
-        };
-        let store = state.store.clone();
-        async move { store.count_issues(&q).await }
-    };
     let listing = IssueQuery {
         cursor,
         ..query.clone()
     };
+    // every tab's count from one pass over the matching issues
     let found = futures::try_join!(
         state.store.list_issues(&listing),
-        count_of(Tab::Unresolved),
-        count_of(Tab::Resolved),
-        count_of(Tab::Ignored),
-        count_of(Tab::All),
+        state.store.count_issues_by_status(&query),
     );
-    let (mut issues, c0, c1, c2, c3) = match found {
+    let (mut issues, counts) = match found {
         Ok(found) => found,
         Err(e) => return store_failure(e),
     };
+    let [c0, c1, c2, c3] = Tab::ALL.map(|tab| counts.of(tab.status()));
     page.tabs = tab_links(&view, Some(&[c0, c1, c2, c3]));
     let more = issues.len() > PAGE_SIZE as usize;
     issues.truncate(PAGE_SIZE as usize);
