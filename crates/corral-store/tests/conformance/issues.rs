@@ -849,7 +849,9 @@ pub async fn tag_keys_and_paged_values(store: SharedStore) {
         .id;
 
     let keys = store.issue_tag_keys(issue, 3).await.unwrap();
-    let summary: Vec<(&str, i64, i64, Vec<(&str, i64)>)> = keys
+    /// key, events with it, distinct values, top (value, count)
+    type Summary<'a> = (&'a str, i64, i64, Vec<(&'a str, i64)>);
+    let summary: Vec<Summary<'_>> = keys
         .iter()
         .map(|k| {
             (
