@@ -8,7 +8,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::SqliteStorage;
 use corral_core::config::QueueConfig;
 use sqlx::SqlitePool;
-use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::job::IngestJob;
 
@@ -200,7 +200,81 @@ impl JobQueue {
         })
     }
 
-    /// The embedded shape's queue, in the same SQLite file as the store.
+    /// The embedded shape's queue in its own SQLite file (created when
+    /// missing), beside the store's: a push then never waits behind a digest
+    /// transaction for SQLite's one writer. Durable like the store (WAL,
+    /// `synchronous = NORMAL`); one connection, so apalis' statements never
+    /// race each other for the write lock.
+    pub async fn sqlite_file(
+        path: &std::path::Path,
+        settings: &QueueConfig,
+    ) -> Result<JobQueue, QueueError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| QueueError::Setup(format!("{}: {e}", path.display())))?;
+        JobQueue::sqlite(&pool, settings).await
+    }
+
+    /// Moves the jobs an older layout kept in the store's file (`Jobs`
+    /// beside the store's tables) into this queue, in one transaction, so an
+    /// upgrade loses nothing it had acknowledged. Returns how many moved;
+    /// nothing to do is 0. Only for a queue from [`JobQueue::sqlite_file`].
+    pub async fn adopt_sqlite_jobs(&self, store_file: &std::path::Path) -> Result<u64, QueueError> {
+        let JobQueue::Sqlite { pool, .. } = self else {
+            return Ok(0);
+        };
+        let setup = |e: sqlx::Error| QueueError::Setup(format!("{}: {e}", store_file.display()));
+        let mut conn = pool.acquire().await.map_err(setup)?;
+        sqlx::query("ATTACH DATABASE ?1 AS store")
+            .bind(store_file.to_string_lossy().into_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(setup)?;
+        let moved = async {
+            let has_jobs: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM store.sqlite_master WHERE type = 'table' AND name = 'Jobs'",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            if has_jobs == 0 {
+                return Ok(0);
+            }
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let moved = async {
+                let n = sqlx::query("INSERT OR IGNORE INTO main.Jobs SELECT * FROM store.Jobs")
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                sqlx::query("DELETE FROM store.Jobs")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok::<u64, sqlx::Error>(n)
+            }
+            .await;
+            let end = if moved.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            sqlx::query(end).execute(&mut *conn).await?;
+            moved
+        }
+        .await;
+        // detach whatever happened, so the pooled connection is as before
+        let detached = sqlx::query("DETACH DATABASE store")
+            .execute(&mut *conn)
+            .await;
+        let moved = moved.map_err(setup)?;
+        detached.map_err(setup)?;
+        Ok(moved)
+    }
+
+    /// The embedded shape's queue on `pool` (its own file, see
+    /// [`JobQueue::sqlite_file`], or any SQLite database).
     ///
     /// apalis' own setup switches its connection to `synchronous = OFF`; it
     /// runs here on a throwaway one-connection pool so the shared pool keeps
@@ -388,6 +462,14 @@ impl JobQueue {
                     running: row.2.max(0) as u64,
                 })
             }
+        }
+    }
+
+    /// Closes an SQLite queue's connection (its WAL is checkpointed); a
+    /// Redis queue's connection closes when its last clone is dropped.
+    pub async fn close(&self) {
+        if let JobQueue::Sqlite { pool, .. } = self {
+            pool.close().await;
         }
     }
 

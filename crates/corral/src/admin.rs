@@ -1,6 +1,7 @@
 //! Administration from the command line, against either shape's database.
 
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,22 @@ use crate::cli::*;
 /// The database an admin command works on.
 pub enum Db {
     Postgres(Arc<PgStore>),
-    Sqlite(Arc<SqliteStore>),
+    /// The store and the file of its queue ([`queue_file`]).
+    Sqlite(Arc<SqliteStore>, PathBuf),
+}
+
+/// The embedded queue's file beside the store's: `corral.sqlite` ->
+/// `corral-queue.sqlite`.
+pub fn queue_file(store_file: &Path) -> PathBuf {
+    let stem = store_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match store_file.extension() {
+        Some(ext) => format!("{stem}-queue.{}", ext.to_string_lossy()),
+        None => format!("{stem}-queue"),
+    };
+    store_file.with_file_name(name)
 }
 
 impl Db {
@@ -33,11 +49,11 @@ impl Db {
                 Ok(Db::Postgres(Arc::new(store)))
             }
             Some(url) => {
-                let path = url.strip_prefix("sqlite://").unwrap_or(&url);
-                let store = SqliteStore::open(std::path::Path::new(path))
+                let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(&url));
+                let store = SqliteStore::open(path)
                     .await
-                    .with_context(|| format!("opening {path}"))?;
-                Ok(Db::Sqlite(Arc::new(store)))
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Ok(Db::Sqlite(Arc::new(store), queue_file(path)))
             }
             None => {
                 std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -47,7 +63,7 @@ impl Db {
                 let store = SqliteStore::open(&path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Db::Sqlite(Arc::new(store)))
+                Ok(Db::Sqlite(Arc::new(store), queue_file(&path)))
             }
         }
     }
@@ -55,19 +71,27 @@ impl Db {
     pub fn store(&self) -> SharedStore {
         match self {
             Db::Postgres(s) => s.clone(),
-            Db::Sqlite(s) => s.clone(),
+            Db::Sqlite(s, _) => s.clone(),
         }
     }
 
-    /// The queue of this shape: Redis next to PostgreSQL, the same file next
-    /// to SQLite.
+    /// The queue of this shape: Redis next to PostgreSQL, its own SQLite
+    /// file beside the store's (jobs an older version kept in the store's
+    /// file are moved over first).
     pub async fn queue(&self, config: &Config) -> anyhow::Result<JobQueue> {
         match self {
             Db::Postgres(_) => {
                 let url = config.require_redis_url()?;
                 Ok(JobQueue::redis(url, &config.queue).await?)
             }
-            Db::Sqlite(s) => Ok(JobQueue::sqlite(s.pool(), &config.queue).await?),
+            Db::Sqlite(s, file) => {
+                let queue = JobQueue::sqlite_file(file, &config.queue).await?;
+                let moved = queue.adopt_sqlite_jobs(s.path()).await?;
+                if moved > 0 {
+                    tracing::info!(moved, queue = %file.display(), "moved queued jobs into the queue's own file");
+                }
+                Ok(queue)
+            }
         }
     }
 
@@ -75,7 +99,7 @@ impl Db {
     pub async fn ready(&self) -> anyhow::Result<()> {
         let store = self.store();
         match self {
-            Db::Sqlite(_) => store.migrate().await.context("migrating the database")?,
+            Db::Sqlite(..) => store.migrate().await.context("migrating the database")?,
             Db::Postgres(_) => {
                 let status = store.schema_status().await?;
                 if !status.is_current() {

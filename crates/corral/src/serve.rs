@@ -1,5 +1,6 @@
 //! `corral serve`: the embedded shape. Web, worker and schedules in one
-//! process on one SQLite file; quotas in memory; the queue in the same file.
+//! process on SQLite (the store's file and the queue's beside it); quotas in
+//! memory.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,7 +146,7 @@ fn announce(b: &Bootstrap, url: &str) {
 
 pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let db = Db::open(&config).await?;
-    let Db::Sqlite(sqlite) = &db else {
+    let Db::Sqlite(sqlite, _) = &db else {
         anyhow::bail!(
             "`corral serve` is the embedded shape and runs on SQLite; unset DATABASE_URL, or run corral-web, corral-worker and corral-beat for PostgreSQL"
         );
@@ -167,6 +168,7 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
 
     let config = Arc::new(config);
     let queue = db.queue(&config).await?;
+    let closing = queue.clone();
     let state = AppState::new(
         store.clone(),
         queue.clone(),
@@ -242,6 +244,7 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let _ = vacuum.await;
     signal.abort();
     backlog.abort();
+    closing.close().await;
     sqlite.pool().close().await;
     web_result.context("web server task")??;
     worker_result.context("worker task")??;

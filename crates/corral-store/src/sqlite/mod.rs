@@ -34,10 +34,11 @@ const DEFAULT_CONNECTIONS: u32 = 8;
 /// sleeping, whole milliseconds at a time, and every write throws away the
 /// other connections' page caches). Reads use their own pool.
 pub struct SqliteStore {
-    /// The writer (also what apalis-sqlite's queue uses).
+    /// The writer (one connection).
     pool: SqlitePool,
     /// Connections that only read (`query_only`).
     readers: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 fn migrator() -> Migrator {
@@ -80,10 +81,19 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "true"))
             .await
             .map_err(db)?;
-        Ok(SqliteStore { pool, readers })
+        Ok(SqliteStore {
+            pool,
+            readers,
+            path: path.to_path_buf(),
+        })
     }
 
-    /// The pool, shared with apalis-sqlite's queue in the same file.
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writing pool (one connection).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
