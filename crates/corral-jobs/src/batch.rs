@@ -1,8 +1,10 @@
 //! Batches digest writes: jobs hand their prepared events to writer tasks that
 //! write up to `batch_size` of them per transaction and answer each job only
 //! after its batch committed, so a job is acknowledged only once its event is
-//! stored. PostgreSQL takes several writers at once (a transaction spends most
-//! of its time waiting on round trips); SQLite has one writer anyway.
+//! stored. Several writers may share the queue of events (one collects while
+//! the others write); on PostgreSQL that overlaps round trips, but writers
+//! whose batches touch the same issues wait for each other's row locks, so
+//! the default is one. SQLite has one writer anyway.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -138,12 +138,12 @@ impl PageParams {
     /// One page of a whole list, answered with its `Link` header.
     pub fn respond<T: Serialize>(&self, items: Vec<T>, at: &ListUrl) -> Result<Response, ApiError> {
         let offset = self.offset()?;
-        let limit = self.limit();
-        let total = items.len();
-        let page: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
-        let next = (offset + limit < total).then(|| format!("0:{}:0", offset + limit));
-        let prev = (offset > 0).then(|| format!("0:{}:1", offset.saturating_sub(limit)));
-        Ok(at.respond(page, prev.as_deref(), next.as_deref()))
+        let window = items
+            .into_iter()
+            .skip(offset)
+            .take(self.limit() + 1)
+            .collect();
+        Ok(self.respond_window(window, at))
     }
 }
 
