@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
 use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::SqliteStorage;
 use corral_core::config::QueueConfig;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::job::IngestJob;
 
@@ -143,6 +142,54 @@ async fn redis_push(
 /// apalis' default `max_attempts` for a task.
 const APALIS_MAX_ATTEMPTS: u32 = 25;
 
+/// Rows per INSERT of [`sqlite_push`]: two bound values a row, far below
+/// SQLite's limit of 32,766 variables a statement.
+const SQLITE_PUSH_ROWS: usize = 512;
+
+/// Inserts jobs into apalis' SQLite `Jobs` table in apalis' own row format
+/// (JSON payload, ULID id, `Pending`, no attempts yet, due now, priority 0,
+/// empty metadata, no idempotency key), with one multi-row INSERT per
+/// [`SQLITE_PUSH_ROWS`] jobs, in one transaction.
+///
+/// apalis' own `push_bulk` runs one INSERT per job, each a round trip to
+/// sqlx's SQLite thread on the queue's one connection — which the worker's
+/// fetches and acknowledgements wait for too.
+async fn sqlite_push(
+    pool: &SqlitePool,
+    config: &apalis_sqlite::Config,
+    jobs: &[IngestJob],
+) -> Result<(), String> {
+    let payloads = jobs
+        .iter()
+        .map(|job| serde_json::to_vec(job).map(|p| (ulid::Ulid::generate().to_string(), p)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let run_at = chrono::Utc::now().timestamp();
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    for chunk in payloads.chunks(SQLITE_PUSH_ROWS) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, \
+             last_result, lock_at, lock_by, done_at, priority, metadata, idempotency_key) ",
+        );
+        insert.push_values(chunk, |mut row, (id, payload)| {
+            row.push_bind(payload.as_slice())
+                .push_bind(id.as_str())
+                .push_bind(config.queue.as_ref())
+                .push("'Pending', 0")
+                .push_bind(i64::from(APALIS_MAX_ATTEMPTS))
+                .push_bind(run_at)
+                .push("NULL, NULL, NULL, NULL, 0, '{}', NULL");
+        });
+        insert
+            .build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
 /// Tells SQLite's query planner what apalis' `Jobs` table looks like under
 /// load: `lock_by` is shared by every job a worker ever ran (until the vacuum
 /// removes them), `id` is unique. Without statistics the planner guesses the
@@ -200,47 +247,25 @@ impl JobQueue {
         })
     }
 
-    /// The embedded shape's queue in its own SQLite file (created when
-    /// missing), beside the store's: a push then never waits behind a digest
-    /// transaction for SQLite's one writer. Durable like the store (WAL,
-    /// `synchronous = NORMAL`); one connection, so apalis' statements never
-    /// race each other for the write lock.
-    pub async fn sqlite_file(
-        path: &std::path::Path,
-        settings: &QueueConfig,
-    ) -> Result<JobQueue, QueueError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|e| QueueError::Setup(format!("{}: {e}", path.display())))?;
-        JobQueue::sqlite(&pool, settings).await
-    }
-
-    /// Moves the jobs an older layout kept in the store's file (`Jobs`
-    /// beside the store's tables) into this queue, in one transaction, so an
-    /// upgrade loses nothing it had acknowledged. Returns how many moved;
-    /// nothing to do is 0. Only for a queue from [`JobQueue::sqlite_file`].
-    pub async fn adopt_sqlite_jobs(&self, store_file: &std::path::Path) -> Result<u64, QueueError> {
+    /// Moves the jobs a queue in another SQLite file holds (`Jobs` in
+    /// `other_file`, e.g. the separate queue file an earlier version kept
+    /// beside the store's) into this queue, in one transaction, so an
+    /// upgrade loses nothing it had acknowledged. Returns how many moved; a
+    /// file without a queue table moves nothing. Only for SQLite queues.
+    pub async fn adopt_sqlite_jobs(&self, other_file: &std::path::Path) -> Result<u64, QueueError> {
         let JobQueue::Sqlite { pool, .. } = self else {
             return Ok(0);
         };
-        let setup = |e: sqlx::Error| QueueError::Setup(format!("{}: {e}", store_file.display()));
+        let setup = |e: sqlx::Error| QueueError::Setup(format!("{}: {e}", other_file.display()));
         let mut conn = pool.acquire().await.map_err(setup)?;
-        sqlx::query("ATTACH DATABASE ?1 AS store")
-            .bind(store_file.to_string_lossy().into_owned())
+        sqlx::query("ATTACH DATABASE ?1 AS other")
+            .bind(other_file.to_string_lossy().into_owned())
             .execute(&mut *conn)
             .await
             .map_err(setup)?;
         let moved = async {
             let has_jobs: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM store.sqlite_master WHERE type = 'table' AND name = 'Jobs'",
+                "SELECT count(*) FROM other.sqlite_master WHERE type = 'table' AND name = 'Jobs'",
             )
             .fetch_one(&mut *conn)
             .await?;
@@ -249,11 +274,11 @@ impl JobQueue {
             }
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
             let moved = async {
-                let n = sqlx::query("INSERT OR IGNORE INTO main.Jobs SELECT * FROM store.Jobs")
+                let n = sqlx::query("INSERT OR IGNORE INTO main.Jobs SELECT * FROM other.Jobs")
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                sqlx::query("DELETE FROM store.Jobs")
+                sqlx::query("DELETE FROM other.Jobs")
                     .execute(&mut *conn)
                     .await?;
                 Ok::<u64, sqlx::Error>(n)
@@ -265,7 +290,7 @@ impl JobQueue {
         }
         .await;
         // detach whatever happened, so the pooled connection is as before
-        let detached = sqlx::query("DETACH DATABASE store")
+        let detached = sqlx::query("DETACH DATABASE other")
             .execute(&mut *conn)
             .await;
         let moved = moved.map_err(setup)?;
@@ -273,8 +298,8 @@ impl JobQueue {
         Ok(moved)
     }
 
-    /// The embedded shape's queue on `pool` (its own file, see
-    /// [`JobQueue::sqlite_file`], or any SQLite database).
+    /// The embedded shape's queue on `pool`: the store's writing connection,
+    /// so the queue lives in the store's one SQLite file.
     ///
     /// apalis' own setup switches its connection to `synchronous = OFF`; it
     /// runs here on a throwaway one-connection pool so the shared pool keeps
@@ -392,12 +417,10 @@ impl JobQueue {
                     .await
                     .map_err(timed_out)?
             }
-            JobQueue::Sqlite { storage, .. } => {
-                let mut storage = storage.clone();
-                tokio::time::timeout(limit, storage.push_bulk(jobs))
+            JobQueue::Sqlite { pool, config, .. } => {
+                tokio::time::timeout(limit, sqlite_push(pool, config, &jobs))
                     .await
                     .map_err(timed_out)?
-                    .map_err(|e| e.to_string())
             }
         };
         result.map_err(QueueError::Unavailable)

@@ -19,13 +19,14 @@ use crate::cli::*;
 /// The database an admin command works on.
 pub enum Db {
     Postgres(Arc<PgStore>),
-    /// The store and the file of its queue ([`queue_file`]).
-    Sqlite(Arc<SqliteStore>, PathBuf),
+    /// The store, with the queue in the same file.
+    Sqlite(Arc<SqliteStore>),
 }
 
-/// The embedded queue's file beside the store's: `corral.sqlite` ->
-/// `corral-queue.sqlite`.
-pub fn queue_file(store_file: &Path) -> PathBuf {
+/// Where version 5ee433f..this one kept the embedded queue: its own file
+/// beside the store's (`corral.sqlite` -> `corral-queue.sqlite`). Jobs found
+/// there are moved into the store's file at start.
+pub fn legacy_queue_file(store_file: &Path) -> PathBuf {
     let stem = store_file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -53,7 +54,7 @@ impl Db {
                 let store = SqliteStore::open(path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Db::Sqlite(Arc::new(store), queue_file(path)))
+                Ok(Db::Sqlite(Arc::new(store)))
             }
             None => {
                 std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -63,7 +64,7 @@ impl Db {
                 let store = SqliteStore::open(&path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Db::Sqlite(Arc::new(store), queue_file(&path)))
+                Ok(Db::Sqlite(Arc::new(store)))
             }
         }
     }
@@ -71,24 +72,38 @@ impl Db {
     pub fn store(&self) -> SharedStore {
         match self {
             Db::Postgres(s) => s.clone(),
-            Db::Sqlite(s, _) => s.clone(),
+            Db::Sqlite(s) => s.clone(),
         }
     }
 
-    /// The queue of this shape: Redis next to PostgreSQL, its own SQLite
-    /// file beside the store's (jobs an older version kept in the store's
-    /// file are moved over first).
+    /// The queue of this shape: Redis next to PostgreSQL, the store's own
+    /// file on SQLite (jobs an earlier version kept in a file of their own
+    /// are moved in first, and that file removed).
     pub async fn queue(&self, config: &Config) -> anyhow::Result<JobQueue> {
         match self {
             Db::Postgres(_) => {
                 let url = config.require_redis_url()?;
                 Ok(JobQueue::redis(url, &config.queue).await?)
             }
-            Db::Sqlite(s, file) => {
-                let queue = JobQueue::sqlite_file(file, &config.queue).await?;
-                let moved = queue.adopt_sqlite_jobs(s.path()).await?;
-                if moved > 0 {
-                    tracing::info!(moved, queue = %file.display(), "moved queued jobs into the queue's own file");
+            Db::Sqlite(s) => {
+                let queue = JobQueue::sqlite(s.pool(), &config.queue).await?;
+                let legacy = legacy_queue_file(s.path());
+                if legacy.exists() {
+                    let moved = queue.adopt_sqlite_jobs(&legacy).await?;
+                    tracing::info!(moved, from = %legacy.display(), "moved queued jobs into the store's file");
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut file = legacy.clone().into_os_string();
+                        file.push(suffix);
+                        match std::fs::remove_file(&file) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => {
+                                return Err(e).with_context(|| {
+                                    format!("removing {}", PathBuf::from(file).display())
+                                });
+                            }
+                        }
+                    }
                 }
                 Ok(queue)
             }
@@ -144,6 +159,30 @@ fn atty_stdin() -> bool {
 async fn project(store: &SharedStore, org: &str, slug: &str) -> anyhow::Result<Project> {
     store.project_by_slug(org, slug).await.map_err(|e| match e {
         StoreError::NotFound(_) => anyhow::anyhow!("no project {org}/{slug}"),
+        e => e.into(),
+    })
+}
+
+async fn organization(
+    store: &SharedStore,
+    slug: &str,
+) -> anyhow::Result<corral_core::model::Organization> {
+    store.organization_by_slug(slug).await.map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no organization {slug}"),
+        e => e.into(),
+    })
+}
+
+async fn user(store: &SharedStore, email: &str) -> anyhow::Result<corral_core::model::User> {
+    store.user_by_email(email).await.map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no user {email}"),
+        e => e.into(),
+    })
+}
+
+async fn key(store: &SharedStore, public_key: &str) -> anyhow::Result<corral_core::model::KeyAuth> {
+    store.key_auth(public_key).await.map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no key {public_key}"),
         e => e.into(),
     })
 }
@@ -206,7 +245,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
                 })
                 .await?;
             if let Some(org) = org {
-                let org = store.organization_by_slug(&org).await?;
+                let org = organization(&store, &org).await?;
                 store.set_membership(org.id, user.id, role).await?;
             }
             if json_out {
@@ -216,7 +255,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             }
         }
         Command::User(UserCommand::ResetLink { email, base_url }) => {
-            let user = store.user_by_email(&email).await?;
+            let user = user(&store, &email).await?;
             let link = corral_web::mail::reset_link_under(&store, user.id, &base_url).await?;
             if json_out {
                 println!("{}", json!({"email": user.email, "link": link}));
@@ -229,7 +268,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             password,
             password_stdin,
         }) => {
-            let user = store.user_by_email(&email).await?;
+            let user = user(&store, &email).await?;
             let password = read_password(password, password_stdin)?;
             let hash =
                 corral_web::accounts::hash_password(&password).map_err(anyhow::Error::msg)?;
@@ -241,7 +280,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
                 .create_organization(&slug, name.as_deref().unwrap_or(&slug))
                 .await?;
             if let Some(owner) = owner {
-                let user = store.user_by_email(&owner).await?;
+                let user = user(&store, &owner).await?;
                 store.set_membership(org.id, user.id, Role::Owner).await?;
             }
             if json_out {
@@ -268,7 +307,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             name,
             platform,
         }) => {
-            let org = store.organization_by_slug(&org).await?;
+            let org = organization(&store, &org).await?;
             let project = store
                 .create_project(NewProject {
                     org_id: org.id,
@@ -300,7 +339,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
         }
         Command::Project(ProjectCommand::List { org, base_url }) => {
             let org_id = match org {
-                Some(slug) => Some(store.organization_by_slug(&slug).await?.id),
+                Some(slug) => Some(organization(&store, &slug).await?.id),
                 None => None,
             };
             for p in store.list_projects(org_id).await? {
@@ -379,12 +418,12 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             }
         }
         Command::Key(KeyCommand::Disable { public_key }) => {
-            let key = store.key_auth(&public_key).await?;
+            let key = key(&store, &public_key).await?;
             store.set_key_active(key.key.id, false).await?;
             println!("key {public_key} disabled");
         }
         Command::Key(KeyCommand::Enable { public_key }) => {
-            let key = store.key_auth(&public_key).await?;
+            let key = key(&store, &public_key).await?;
             store.set_key_active(key.key.id, true).await?;
             println!("key {public_key} enabled");
         }
@@ -393,7 +432,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             name,
             scopes,
         }) => {
-            let user = store.user_by_email(&email).await?;
+            let user = user(&store, &email).await?;
             let scopes = if scopes.is_empty() {
                 all_scopes()
             } else {

@@ -1,6 +1,15 @@
 //! `corral`: the embedded server and the admin CLI.
 
+use std::process::ExitCode;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    corral::main().await
+async fn main() -> ExitCode {
+    match corral::main().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // the reason and its causes on one line; no backtrace
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `corral serve`: the embedded shape. Web, worker and schedules in one
-//! process on SQLite (the store's file and the queue's beside it); quotas in
+//! process on one SQLite file (the store's tables and the queue's); quotas in
 //! memory.
 
 use std::net::SocketAddr;
@@ -146,7 +146,7 @@ fn announce(b: &Bootstrap, url: &str) {
 
 pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let db = Db::open(&config).await?;
-    let Db::Sqlite(sqlite, _) = &db else {
+    let Db::Sqlite(sqlite) = &db else {
         anyhow::bail!(
             "`corral serve` is the embedded shape and runs on SQLite; unset DATABASE_URL, or run corral-web, corral-worker and corral-beat for PostgreSQL"
         );
@@ -168,7 +168,6 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
 
     let config = Arc::new(config);
     let queue = db.queue(&config).await?;
-    let closing = queue.clone();
     let state = AppState::new(
         store.clone(),
         queue.clone(),
@@ -244,7 +243,6 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let _ = vacuum.await;
     signal.abort();
     backlog.abort();
-    closing.close().await;
     sqlite.pool().close().await;
     web_result.context("web server task")??;
     worker_result.context("worker task")??;

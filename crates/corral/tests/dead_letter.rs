@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use corral::admin::queue_file;
 use corral_jobs::IngestJob;
 use corral_testkit::{Cluster, Embedded, TestPg, redis_url, test_queue_name};
 use serde_json::Value;
@@ -88,7 +87,7 @@ impl Target {
         match self {
             Target::Embedded { file, .. } => {
                 sqlite_exec(
-                    &queue_file(file),
+                    file,
                     "CREATE TRIGGER test_refuse BEFORE INSERT ON Jobs \
                      BEGIN SELECT RAISE(ABORT, 'queue refuses'); END",
                 )
@@ -122,9 +121,7 @@ impl Target {
 
     async fn accept_pushes(&self) {
         match self {
-            Target::Embedded { file, .. } => {
-                sqlite_exec(&queue_file(file), "DROP TRIGGER test_refuse").await
-            }
+            Target::Embedded { file, .. } => sqlite_exec(file, "DROP TRIGGER test_refuse").await,
             Target::Cluster { queue, .. } => {
                 let mut conn = corral_jobs::redis_connection(&redis_url()).await.unwrap();
                 let data = format!("{queue}:data");

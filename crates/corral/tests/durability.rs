@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use corral::admin::queue_file;
 use corral_core::config::QueueConfig;
 use corral_jobs::JobQueue;
 use corral_testkit::{Cluster, Embedded, TestPg, free_port, redis_url, test_queue_name};
@@ -184,7 +183,7 @@ async fn settle_embedded(file: &Path, sent: &support::Sent) {
     )
     .await;
     wait_until(Duration::from_secs(30), "the queue is drained", || async {
-        let jobs = sqlite_jobs(&queue_file(file)).await;
+        let jobs = sqlite_jobs(file).await;
         ["Pending", "Queued", "Running", "Retrying"]
             .iter()
             .all(|s| jobs.get(*s).copied().unwrap_or(0) == 0)
@@ -237,7 +236,7 @@ async fn embedded_server_stops_on_sigterm_and_loses_nothing() {
     let sent = load.await.expect("load");
     assert!(!sent.ok.is_empty());
     // a graceful stop leaves nothing claimed by the stopped worker
-    let jobs = sqlite_jobs(&queue_file(&file)).await;
+    let jobs = sqlite_jobs(&file).await;
     assert_eq!(
         jobs.get("Queued").copied().unwrap_or(0) + jobs.get("Running").copied().unwrap_or(0),
         0,

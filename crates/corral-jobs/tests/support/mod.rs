@@ -64,8 +64,8 @@ impl Env {
                 let file = TestSqlite::new();
                 let store = Arc::new(SqliteStore::open(file.path()).await.expect("sqlite"));
                 store.migrate().await.expect("migrate");
-                // its own file beside the store's, as `corral serve` has it
-                let queue = JobQueue::sqlite_file(&file.dir().join("queue.sqlite"), &settings)
+                // in the store's file, as `corral serve` has it
+                let queue = JobQueue::sqlite(store.pool(), &settings)
                     .await
                     .expect("sqlite queue");
                 (
@@ -360,7 +360,7 @@ impl Env {
     /// Holds the write lock the digest needs, from another connection:
     /// `LOCK TABLE event_ids IN EXCLUSIVE MODE` on PostgreSQL (writers wait,
     /// readers such as the test's own checks do not), `BEGIN IMMEDIATE` on
-    /// SQLite (the store's file; the queue has its own).
+    /// SQLite (which also stalls the queue in the same file).
     pub async fn lock_writes(&self) -> WriteLock {
         match (&self.sqlite, &self.pg) {
             (Some(s), _) => {

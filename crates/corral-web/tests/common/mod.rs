@@ -140,37 +140,37 @@ impl TestAppBuilder {
         config.attachments_dir = Some(dir.path().join("attachments"));
         let config = Arc::new(config);
 
-        let (db, store, queue, quotas): (Db, SharedStore, JobQueue, Arc<dyn Quotas>) = match self
-            .shape
-        {
-            Shape::Embedded => {
-                let db = TestSqlite::new();
-                let sqlite = SqliteStore::open(db.path()).await.expect("open SQLite");
-                let store: SharedStore = Arc::new(sqlite);
-                if self.migrate {
-                    store.migrate().await.expect("migrate SQLite");
+        let (db, store, queue, quotas): (Db, SharedStore, JobQueue, Arc<dyn Quotas>) =
+            match self.shape {
+                Shape::Embedded => {
+                    let db = TestSqlite::new();
+                    let sqlite = SqliteStore::open(db.path()).await.expect("open SQLite");
+                    let pool = sqlite.pool().clone();
+                    let store: SharedStore = Arc::new(sqlite);
+                    if self.migrate {
+                        store.migrate().await.expect("migrate SQLite");
+                    }
+                    // in the store's file, as `corral serve` has it
+                    let queue = JobQueue::sqlite(&pool, &config.queue)
+                        .await
+                        .expect("SQLite queue");
+                    (Db::Sqlite(db), store, queue, Arc::new(MemoryQuotas::new()))
                 }
-                // its own file beside the store's, as `corral serve` has it
-                let queue = JobQueue::sqlite_file(&db.dir().join("queue.sqlite"), &config.queue)
-                    .await
-                    .expect("SQLite queue");
-                (Db::Sqlite(db), store, queue, Arc::new(MemoryQuotas::new()))
-            }
-            Shape::Cluster => {
-                let db = TestPg::new().await;
-                let store: SharedStore =
-                    Arc::new(PgStore::connect(db.url(), 8).await.expect("connect"));
-                if self.migrate {
-                    store.migrate().await.expect("migrate PostgreSQL");
+                Shape::Cluster => {
+                    let db = TestPg::new().await;
+                    let store: SharedStore =
+                        Arc::new(PgStore::connect(db.url(), 8).await.expect("connect"));
+                    if self.migrate {
+                        store.migrate().await.expect("migrate PostgreSQL");
+                    }
+                    let redis = redis_url();
+                    let queue = JobQueue::redis(&redis, &config.queue)
+                        .await
+                        .expect("Redis queue");
+                    let quotas = RedisQuotas::new(&redis, &config.queue.name).expect("quotas");
+                    (Db::Pg(db), store, queue, Arc::new(quotas))
                 }
-                let redis = redis_url();
-                let queue = JobQueue::redis(&redis, &config.queue)
-                    .await
-                    .expect("Redis queue");
-                let quotas = RedisQuotas::new(&redis, &config.queue.name).expect("quotas");
-                (Db::Pg(db), store, queue, Arc::new(quotas))
-            }
-        };
+            };
 
         let fixtures = if self.migrate {
             Some(Fixtures::create(&store).await)
