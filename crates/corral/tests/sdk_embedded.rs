@@ -33,6 +33,11 @@ async fn sdk_python_quota_embedded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_node_quota_embedded() {
+    cases::node_quota(Shape::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_node_embedded() {
     cases::node(Shape::Embedded).await;
 }

@@ -374,6 +374,57 @@ pub async fn python_quota(shape: Shape) {
     server.stop().await;
 }
 
+/// Node.js over quota: the SDK obeys `X-Sentry-Rate-Limits` — after one 429
+/// it sends nothing more until the announced time has passed, then sends
+/// again and is accepted.
+pub async fn node_quota(shape: Shape) {
+    let server = Server::start(shape).await;
+    let dsn = server.create_limited_key(2);
+    let app = node_shop(&server);
+    let quota = r#"corral_ingest_dropped_total{reason="quota"}"#;
+
+    // start with 8 to 20 seconds left in the minute window: room for the six
+    // probes, and a wait for the next window within the SDK run's timeout
+    let left = corral_core::quota::seconds_left(chrono::Utc::now(), 60);
+    if left > 20 {
+        tokio::time::sleep(Duration::from_secs(left - 18)).await;
+    } else if left < 8 {
+        tokio::time::sleep(Duration::from_secs(left + 42)).await;
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // the window ends on the next whole minute; resume 1.5 s after it
+    let resume_at = (now_ms / 60_000 + 1) * 60_000 + 1_500;
+    let before = server.ingest_metrics().await;
+    app.node_with(
+        &["quota"],
+        &dsn,
+        &[("RESUME_AT_MS", &resume_at.to_string())],
+    )
+    .await;
+    let after = server.ingest_metrics().await;
+    assert_eq!(
+        metric(&after, quota) - metric(&before, quota),
+        1.0,
+        "exactly one request over the quota reached the server: the SDK held back the rest \
+         until the limit had passed\n{after}"
+    );
+    // Node attaches a synthetic stack to messages, so they group by their
+    // in-app frames (like Sentry): which issue each lands in is not the
+    // point here, that three events arrived and the last is stored
+    let issues = server
+        .wait_for_issues("two probes and the message after the limit", |i| {
+            i.iter().map(count_of).sum::<i64>() == 3
+        })
+        .await;
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["metadata"]["value"] == "node message after the limit"),
+        "the SDK sent again once the limit had passed: {issues:#?}"
+    );
+    server.stop().await;
+}
+
 /// Node.js: an Error captured twice is one issue, a TypeError another; a
 /// fingerprint merges two errors.
 pub async fn node(shape: Shape) {

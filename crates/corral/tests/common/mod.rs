@@ -355,10 +355,16 @@ impl App {
 
     /// `node main.js <args>` with `@sentry/node` on `NODE_PATH`; returns stdout.
     pub async fn node(&self, args: &[&str], dsn: &str) -> String {
+        self.node_with(args, dsn, &[]).await
+    }
+
+    /// [`App::node`] with more environment variables.
+    pub async fn node_with(&self, args: &[&str], dsn: &str, env: &[(&str, &str)]) -> String {
         let mut cmd = tokio::process::Command::new("node");
         cmd.arg("main.js")
             .args(args)
-            .env("NODE_PATH", sdk::node_modules());
+            .env("NODE_PATH", sdk::node_modules())
+            .envs(env.iter().copied());
         run(cmd, &self.dir, dsn, "node main.js", args).await
     }
 

@@ -207,12 +207,30 @@ function inventory() {
   });
 }
 
+// Six messages on a key allowed two a minute, each flushed: two are
+// accepted, the third is answered 429, the SDK holds back the rest. Then it
+// waits until RESUME_AT_MS (after the announced limit) and sends again.
+async function quota() {
+  for (let i = 0; i < 6; i++) {
+    Sentry.captureMessage(`node quota probe ${i}`);
+    await Sentry.flush(5000);
+  }
+  const wait = Number(process.env.RESUME_AT_MS) - Date.now();
+  if (wait < 0) {
+    throw new Error(`the probes ran past the window by ${-wait} ms`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, wait));
+  Sentry.captureMessage("node message after the limit");
+}
+
 async function main() {
   const mode = process.argv[2];
   if (mode === "errors") {
     checkout();
   } else if (mode === "fingerprint") {
     inventory();
+  } else if (mode === "quota") {
+    await quota();
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
