@@ -83,6 +83,10 @@ pub struct TrackerInstanceSpec {
     pub worker: WorkerSpec,
     #[serde(default)]
     pub beat: BeatSpec,
+    /// Where event attachments are kept: a shared PersistentVolumeClaim, or
+    /// (without one) a size-limited emptyDir in each pod, lost with the pod.
+    #[serde(default)]
+    pub attachments: AttachmentsSpec,
     /// Extra environment variables for every pod.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
@@ -327,6 +331,51 @@ impl Default for BeatSpec {
     }
 }
 
+/// Where the web pods write event attachments (beat purges them with their
+/// events, project deletion removes a project's). PostgreSQL holds only
+/// their metadata; the files live on this volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsSpec {
+    /// An existing PersistentVolumeClaim in the instance's namespace, mounted
+    /// by every web, worker and beat pod at the attachments directory. The
+    /// operator only references it: it never creates, resizes or deletes it.
+    /// With more than one web or worker replica (or an HPA) it must be
+    /// ReadWriteMany (NFS, CephFS, EFS, Azure Files, …), since pods on
+    /// several nodes mount it at once; a ReadWriteOnce claim leaves pods on
+    /// other nodes Pending. The pods run as uid/gid 65532 (fsGroup 65532), so
+    /// the volume must be writable by them. Unset: an emptyDir per pod, whose
+    /// attachments only that pod sees and which are lost when it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<AttachmentsClaim>,
+    /// Without a claim: the size limit of each pod's attachments emptyDir,
+    /// also requested as `ephemeral-storage` (a pod that writes more is
+    /// evicted). Ignored when a claim is named.
+    #[serde(default = "default_attachments_size_limit")]
+    #[schemars(schema_with = "quantity_schema")]
+    pub size_limit: Quantity,
+}
+
+impl Default for AttachmentsSpec {
+    fn default() -> Self {
+        AttachmentsSpec {
+            persistent_volume_claim: None,
+            size_limit: default_attachments_size_limit(),
+        }
+    }
+}
+
+/// A PersistentVolumeClaim by name (it must exist; the operator never makes one).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsClaim {
+    #[schemars(length(min = 1, max = 253))]
+    #[schemars(regex(
+        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    ))]
+    pub claim_name: String,
+}
+
 /// What the operator last saw; written only by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -380,6 +429,19 @@ fn default_concurrency() -> i32 {
 
 fn default_service_port() -> i32 {
     80
+}
+
+/// A quantity as a string (`1Gi`, `500Mi`): unlike k8s-openapi's
+/// int-or-string schema it is not nullable, so a null cannot reach serde.
+fn quantity_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": r"^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$",
+    })
+}
+
+fn default_attachments_size_limit() -> Quantity {
+    Quantity("1Gi".into())
 }
 
 fn default_web_pdb() -> DisruptionBudget {
@@ -437,6 +499,7 @@ const RESERVED_ENV: &[&str] = &[
     "CORRAL_SECRET_KEY",
     "CORRAL_SMTP_URL",
     "CORRAL_BIND",
+    "CORRAL_ATTACHMENTS_DIR",
 ];
 
 /// Checks what the schema cannot (or what an older CRD let through). Every
@@ -563,6 +626,23 @@ pub fn validate(spec: &TrackerInstanceSpec) -> Result<(), Vec<String>> {
         check_object_name(&mut errors, "spec.web.ingress.className", class);
     }
 
+    let attachments = &spec.attachments;
+    match &attachments.persistent_volume_claim {
+        Some(claim) => check_object_name(
+            &mut errors,
+            "spec.attachments.persistentVolumeClaim.claimName",
+            &claim.claim_name,
+        ),
+        None => {
+            if !quantity_is_positive(&attachments.size_limit.0) {
+                errors.push(format!(
+                    "spec.attachments.sizeLimit: must be a positive quantity such as 1Gi or 500Mi, got {:?}",
+                    attachments.size_limit.0
+                ));
+            }
+        }
+    }
+
     let mut seen = BTreeSet::new();
     for (i, var) in spec.env.iter().enumerate() {
         if var.name.is_empty() {
@@ -665,6 +745,24 @@ fn is_ingress_host(host: &str) -> bool {
     is_dns_subdomain(rest) && rest.split('.').all(|label| label.len() <= 63)
 }
 
+/// A Kubernetes quantity (`<number><suffix>`: 1Gi, 500M, 1.5e9, …) above zero.
+fn quantity_is_positive(text: &str) -> bool {
+    let number_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(number_end);
+    let digits = number.replace('.', "");
+    let number_ok = !digits.is_empty() && number.matches('.').count() <= 1;
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "m" | "k" | "M" | "G" | "T" | "P" | "E"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|exp| exp.strip_prefix(['+', '-']).unwrap_or(exp))
+        .is_some_and(|exp| !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit()));
+    number_ok && suffix_ok && digits.chars().any(|c| c != '0')
+}
+
 fn is_image_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     tag.len() <= 128
@@ -761,6 +859,78 @@ mod tests {
         spec.worker.pod_disruption_budget.max_unavailable =
             Some(IntOrString::String("125%".into()));
         assert!(validate(&spec).is_err());
+    }
+
+    #[test]
+    fn attachments_default_to_a_bounded_empty_dir() {
+        let spec = spec();
+        assert_eq!(spec.attachments.persistent_volume_claim, None);
+        assert_eq!(spec.attachments.size_limit, Quantity("1Gi".into()));
+    }
+
+    #[test]
+    fn an_attachments_claim_must_be_a_dns_name() {
+        let mut spec = spec();
+        spec.attachments.persistent_volume_claim = Some(AttachmentsClaim {
+            claim_name: "corral-attachments".into(),
+        });
+        assert_eq!(validate(&spec), Ok(()));
+        for bad in [
+            "",
+            "Attachments",
+            "under_score",
+            "-dash",
+            "a..b",
+            &"a".repeat(254),
+        ] {
+            spec.attachments.persistent_volume_claim = Some(AttachmentsClaim {
+                claim_name: bad.to_string(),
+            });
+            let errors = validate(&spec).unwrap_err();
+            assert_eq!(errors.len(), 1, "{bad:?}: {errors:#?}");
+            assert!(
+                errors[0].starts_with("spec.attachments.persistentVolumeClaim.claimName"),
+                "{errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_size_limit_must_be_a_positive_quantity() {
+        for good in [
+            "1Gi", "500Mi", "2G", "1.5Gi", "1e9", "1E+9", "1048576", "0.5Gi", ".5Gi",
+        ] {
+            assert!(quantity_is_positive(good), "{good}");
+        }
+        for bad in [
+            "", "0", "0Gi", "0.0", "-1Gi", "1 Gi", "1GB", "Gi", "1..5Gi", "1e", "lots",
+        ] {
+            assert!(!quantity_is_positive(bad), "{bad}");
+        }
+        let mut spec = spec();
+        spec.attachments.size_limit = Quantity("0".into());
+        let errors = validate(&spec).unwrap_err();
+        assert!(
+            errors[0].starts_with("spec.attachments.sizeLimit"),
+            "{errors:#?}"
+        );
+        // with a claim the size limit is not used, so not checked
+        spec.attachments.persistent_volume_claim = Some(AttachmentsClaim {
+            claim_name: "files".into(),
+        });
+        assert_eq!(validate(&spec), Ok(()));
+    }
+
+    #[test]
+    fn the_operators_own_env_cannot_be_overridden() {
+        let mut spec = spec();
+        spec.env = vec![EnvVar {
+            name: "CORRAL_ATTACHMENTS_DIR".into(),
+            value: Some("/elsewhere".into()),
+            value_from: None,
+        }];
+        let errors = validate(&spec).unwrap_err();
+        assert!(errors[0].starts_with("spec.env[0].name"), "{errors:#?}");
     }
 
     #[test]

@@ -26,9 +26,10 @@ mod telemetry;
 pub use app::{DEFAULT_BIND, Settings, SettingsError, run};
 pub use controller::run_controller;
 pub use crd::{
-    BeatSpec, DisruptionBudget, ImageSpec, IngestSpec, IngressSpec, MAX_NAME_LEN, PullPolicy,
-    QuotaSpec, SecretKeyRef, ServiceSpec, ServiceType, TrackerInstance, TrackerInstanceSpec,
-    TrackerInstanceStatus, UrlSecret, WebSpec, WorkerSpec, crd_yaml, validate, validate_name,
+    AttachmentsClaim, AttachmentsSpec, BeatSpec, DisruptionBudget, ImageSpec, IngestSpec,
+    IngressSpec, MAX_NAME_LEN, PullPolicy, QuotaSpec, SecretKeyRef, ServiceSpec, ServiceType,
+    TrackerInstance, TrackerInstanceSpec, TrackerInstanceStatus, UrlSecret, WebSpec, WorkerSpec,
+    crd_yaml, validate, validate_name,
 };
 pub use leader::{LEASE_NAME, LeaderElector, LeaseSettings};
 pub use reconcile::{

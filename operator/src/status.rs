@@ -1,6 +1,7 @@
 //! What the status says: ready counts and the Ready / Migrated /
 //! Progressing / Degraded conditions, computed from the Deployments the
-//! apply returned. Pure, so each rule has a unit test.
+//! apply returned, plus the informational AttachmentsPersistent. Pure, so
+//! each rule has a unit test.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -13,6 +14,9 @@ pub const READY: &str = "Ready";
 pub const MIGRATED: &str = "Migrated";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
+/// Whether attachments outlive a pod: True on a PersistentVolumeClaim,
+/// False on the per-pod emptyDir. Informational: Ready does not depend on it.
+pub const ATTACHMENTS_PERSISTENT: &str = "AttachmentsPersistent";
 
 /// Reasons of `Degraded=True` that stop reconcile before any child changes.
 pub mod reason {
@@ -219,6 +223,34 @@ pub fn applied_status(
             )
         } else {
             condition(DEGRADED, true, reason::ROLLOUT_STALLED, stalled.join("; "))
+        },
+    );
+
+    let attachments = &ti.spec.attachments;
+    set_condition(
+        &mut conditions,
+        match &attachments.persistent_volume_claim {
+            Some(claim) => condition(
+                ATTACHMENTS_PERSISTENT,
+                true,
+                "PersistentVolumeClaim",
+                format!(
+                    "attachments are kept on PersistentVolumeClaim {}, shared by every pod",
+                    claim.claim_name
+                ),
+            ),
+            None => condition(
+                ATTACHMENTS_PERSISTENT,
+                false,
+                "EmptyDir",
+                format!(
+                    "attachments are kept per pod in an emptyDir (sizeLimit {}): each is seen only \
+                     by the pod that received it and lost when that pod is replaced (a rollout, an \
+                     eviction, a node failure); set spec.attachments.persistentVolumeClaim.claimName \
+                     to a ReadWriteMany claim to keep them",
+                    attachments.size_limit.0
+                ),
+            ),
         },
     );
 

@@ -61,7 +61,8 @@ pub fn merged(base: &Value, overlay: &Value) -> Value {
     }
 }
 
-/// The matrix: defaults; an instance; an instance with an Ingress; an instance with an HPA.
+/// The matrix: defaults; an instance; an instance with an Ingress (and an attachments claim); an
+/// instance with an HPA.
 pub fn matrix() -> Vec<Case> {
     let instance = instance_values();
     vec![
@@ -83,7 +84,7 @@ pub fn matrix() -> Vec<Case> {
                     "host": "errors.example.com",
                     "tlsSecretName": "errors-example-com-tls",
                     "annotations": { "nginx.ingress.kubernetes.io/proxy-body-size": "200m" }
-                } } } }),
+                } }, "attachments": { "existingClaim": "corral-attachments" } } }),
             ),
         },
         Case {

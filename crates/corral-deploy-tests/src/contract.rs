@@ -68,27 +68,23 @@ pub const IMAGES: [Image; 5] = [
 /// One permission: (API group, resource, verb, resource name or "" for any).
 pub type Permission = (String, String, String, String);
 
-const WRITE_CHILD: &[&str] = &[
-    "get", "list", "watch", "create", "patch", "update", "delete",
-];
+/// A child the operator server-side applies (patch, and create when it is new) and watches.
+const APPLIED_CHILD: &[&str] = &["list", "watch", "create", "patch"];
 
-/// The operator's ClusterRole, exactly: nothing more, nothing less.
+/// The operator's ClusterRole (or, with `operator.watchNamespace`, its Role in that namespace),
+/// exactly: nothing more, nothing less. `operator/tests/it/rbac.rs` derives the same list from
+/// the API calls the operator makes and checks it against `manifests/operator.yaml`.
 pub fn cluster_permissions() -> BTreeSet<Permission> {
     let mut rules: Vec<(&str, &str, &[&str])> = vec![
-        (
-            "corral.dev",
-            "trackerinstances",
-            &["get", "list", "watch", "patch", "update"],
-        ),
-        (
-            "corral.dev",
-            "trackerinstances/status",
-            &["get", "patch", "update"],
-        ),
-        ("corral.dev", "trackerinstances/scale", &["get"]),
+        ("corral.dev", "trackerinstances", &["list", "watch"]),
+        ("corral.dev", "trackerinstances/status", &["patch"]),
         ("", "secrets", &["get", "list", "watch"]),
+        (
+            "networking.k8s.io",
+            "ingresses",
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
         ("events.k8s.io", "events", &["create", "patch"]),
-        ("", "events", &["create", "patch"]),
     ];
     for (group, resource) in [
         ("", "configmaps"),
@@ -96,9 +92,8 @@ pub fn cluster_permissions() -> BTreeSet<Permission> {
         ("", "serviceaccounts"),
         ("apps", "deployments"),
         ("policy", "poddisruptionbudgets"),
-        ("networking.k8s.io", "ingresses"),
     ] {
-        rules.push((group, resource, WRITE_CHILD));
+        rules.push((group, resource, APPLIED_CHILD));
     }
     rules
         .into_iter()

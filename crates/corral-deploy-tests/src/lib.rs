@@ -4,9 +4,9 @@
 //! No cluster and no Docker engine run here, so the tests drive the real tools offline: the
 //! Helm v4 engine (PyPI `helm-python-sdk`), `kubernetes-validate`'s schemas of the oldest and
 //! newest Kubernetes it knows, `jsonschema` against the CRD's `openAPIV3Schema`,
-//! `dockerfile-parse`, `cargo metadata` and (when present) `kubectl kustomize`. The Python tools
-//! live in the virtualenv that `cargo xtask test` prepares (`CORRAL_TEST_PYTHON`); a thin bridge,
-//! `py/deploy_check.py`, returns what they report as JSON and the tests decide.
+//! `dockerfile-parse` and `cargo metadata`. A missing tool fails a test, never skips it. The
+//! Python tools live in the virtualenv that `cargo xtask test` prepares (`CORRAL_TEST_PYTHON`);
+//! a thin bridge, `py/deploy_check.py`, returns what they report as JSON and the tests decide.
 //!
 //! This crate holds test helpers only:
 //! - [`repo`]: where the files under test are.

@@ -232,6 +232,26 @@ fn values_schema_refuses_invalid_values() {
             json!({ "serviceAccount": { "create": false } }),
             "/serviceAccount",
         ),
+        (
+            json!({ "instance": { "attachments": { "existingClaim": "Corral_Files" } } }),
+            "/instance/attachments/existingClaim",
+        ),
+        (
+            json!({ "instance": { "attachments": { "sizeLimit": "0" } } }),
+            "/instance/attachments/sizeLimit",
+        ),
+        (
+            json!({ "instance": { "attachments": { "sizeLimit": "lots" } } }),
+            "/instance/attachments/sizeLimit",
+        ),
+        (
+            json!({ "instance": { "attachments": { "claimName": "files" } } }),
+            "claimName",
+        ),
+        (
+            json!({ "instance": { "env": [{ "name": "CORRAL_ATTACHMENTS_DIR", "value": "/tmp" }] } }),
+            "/instance/env/0",
+        ),
     ];
     for (values, path) in refused {
         let verdict = chart::check_values(&values);
@@ -398,6 +418,10 @@ fn the_tracker_instance_carries_the_values() {
         json!({ "maxUnavailable": 1 })
     );
     assert_eq!(spec["beat"]["resources"]["requests"]["memory"], "32Mi");
+    assert_eq!(
+        spec["attachments"],
+        json!({ "persistentVolumeClaim": { "claimName": "corral-attachments" }, "sizeLimit": "1Gi" })
+    );
     assert_eq!(spec["env"][0]["name"], "CORRAL_QUEUE__MAX_DEPTH");
     assert_eq!(spec["nodeSelector"]["kubernetes.io/os"], "linux");
     assert_eq!(spec["tolerations"][0]["key"], "dedicated");
@@ -422,6 +446,16 @@ fn the_tracker_instance_carries_the_values() {
     );
     let spec = &chart::render(&no_smtp).tracker_instances()[0]["spec"];
     assert!(spec.get("smtp").is_none(), "smtp without a Secret: {spec}");
+
+    // without a claim: the per-pod emptyDir and its size limit
+    let spec = &defaults.tracker_instances()[0]["spec"];
+    assert_eq!(spec["attachments"], json!({ "sizeLimit": "1Gi" }));
+    let bigger = merged(
+        &instance_values(),
+        &json!({ "instance": { "attachments": { "sizeLimit": "5Gi" } } }),
+    );
+    let spec = &chart::render(&bigger).tracker_instances()[0]["spec"];
+    assert_eq!(spec["attachments"], json!({ "sizeLimit": "5Gi" }));
 }
 
 #[test]
@@ -652,6 +686,53 @@ fn rbac_grants_exactly_what_the_contract_lists() {
 }
 
 #[test]
+fn with_a_watch_namespace_the_operator_gets_a_role_there_and_no_cluster_role() {
+    let objects = chart::render(&json!({ "operator": { "watchNamespace": "tenant-a" } })).objects();
+    assert!(
+        kube::all_of(&objects, "ClusterRole").is_empty()
+            && kube::all_of(&objects, "ClusterRoleBinding").is_empty(),
+        "nothing cluster-wide (no Secret list/watch in every namespace) when one namespace is watched"
+    );
+    let role = find(&objects, "Role", "corral-operator");
+    assert_eq!(role["metadata"]["namespace"], "tenant-a");
+    assert_eq!(
+        contract::permissions_of(role),
+        contract::cluster_permissions()
+    );
+    let binding = find(&objects, "RoleBinding", "corral-operator");
+    assert_eq!(binding["metadata"]["namespace"], "tenant-a");
+    assert_eq!(
+        binding["subjects"],
+        json!([{ "kind": "ServiceAccount", "name": "corral-operator", "namespace": NAMESPACE }])
+    );
+    assert_eq!(
+        binding["roleRef"],
+        json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "corral-operator" })
+    );
+    // the Lease stays in the operator's own namespace
+    let lease_role = find(&objects, "Role", "corral-operator-leader-election");
+    assert_eq!(lease_role["metadata"]["namespace"], NAMESPACE);
+    let deployment = find(&objects, "Deployment", "corral-operator");
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .expect("env")
+            .iter()
+            .any(|v| v["name"] == "WATCH_NAMESPACE" && v["value"] == "tenant-a")
+    );
+    let validation = kube::validate_objects(&objects, &kube::oldest_and_newest());
+    assert!(validation.is_clean(), "{}", validation.output);
+
+    // without rbac.create nothing of it is rendered
+    let objects = chart::render(
+        &json!({ "operator": { "watchNamespace": "tenant-a" }, "rbac": { "create": false } }),
+    )
+    .objects();
+    assert!(kube::all_of(&objects, "Role").is_empty());
+    assert!(kube::all_of(&objects, "RoleBinding").is_empty());
+}
+
+#[test]
 fn every_object_carries_the_standard_labels() {
     for case in chart::matrix() {
         for object in chart::render(&case.values).objects() {
@@ -702,12 +783,18 @@ fn notes_say_what_to_do_next() {
         "kubectl -n errors get tracker corral",
         "kubectl -n errors scale trackerinstance/corral --replicas=",
         "https://errors.example.com",
+        "Attachments are kept in each pod's own emptyDir (sizeLimit 1Gi)",
+        "instance.attachments.existingClaim",
     ] {
         assert!(
             notes.contains(expected),
             "NOTES.txt lacks {expected:?}:\n{notes}"
         );
     }
+    let notes = chart::render(&case("instance+ingress").values)
+        .notes()
+        .to_string();
+    assert!(!notes.contains("emptyDir"), "a claim is named:\n{notes}");
 
     let notes = chart::render(&case("instance+hpa").values)
         .notes()

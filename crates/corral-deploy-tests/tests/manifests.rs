@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use corral_deploy_tests::chart;
 use corral_deploy_tests::contract::OPERATOR_NAMESPACE;
@@ -41,6 +40,7 @@ fn manifests_pass_kubernetes_validate_for_the_oldest_and_newest_kubernetes() {
         manifest("crd.yaml"),
         manifest("operator.yaml"),
         manifest("examples/secrets.yaml"),
+        manifest("examples/attachments.yaml"),
     ];
     let files: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
     let validation = kube::validate_files(&files, &versions);
@@ -163,10 +163,36 @@ fn example_secrets_hold_placeholders_for_every_reference() {
     find(&documents, "Namespace", namespace);
 }
 
+/// The fields a `kustomization.yaml` may hold for `kubectl apply -k manifests/` to apply exactly
+/// the listed files: anything else (namespace, patches, generators, name prefixes, labels, …)
+/// would make kustomize change or add objects.
+const PLAIN_KUSTOMIZATION_FIELDS: [&str; 3] = ["apiVersion", "kind", "resources"];
+
 #[test]
-fn kustomization_lists_the_crd_and_the_operator_and_builds() {
-    let kustomization = kube::yaml_documents(&manifest("kustomization.yaml")).remove(0);
+fn kustomization_lists_the_crd_and_the_operator_and_nothing_else() {
+    // Checked here without kustomize itself: a kustomization with only `resources` builds to
+    // exactly the objects of the listed files, so proving that (and that each file exists and
+    // holds well-formed objects) proves what `kubectl apply -k manifests/` applies.
+    let kustomizations = kube::yaml_documents(&manifest("kustomization.yaml"));
+    assert_eq!(kustomizations.len(), 1, "one kustomization document");
+    let kustomization = &kustomizations[0];
+    assert_eq!(
+        kustomization["apiVersion"],
+        "kustomize.config.k8s.io/v1beta1"
+    );
     assert_eq!(kustomization["kind"], "Kustomization");
+    let fields: Vec<&String> = kustomization
+        .as_object()
+        .expect("a mapping")
+        .keys()
+        .collect();
+    for field in &fields {
+        assert!(
+            PLAIN_KUSTOMIZATION_FIELDS.contains(&field.as_str()),
+            "kustomization.yaml sets `{field}`, which transforms the objects; the checks below \
+             assume the build is the listed files as they are"
+        );
+    }
     let resources: Vec<&str> = kustomization["resources"]
         .as_array()
         .expect("resources")
@@ -174,27 +200,66 @@ fn kustomization_lists_the_crd_and_the_operator_and_builds() {
         .map(|r| r.as_str().expect("a path"))
         .collect();
     assert_eq!(resources, ["crd.yaml", "operator.yaml"]);
-    for resource in &resources {
-        manifest(resource);
-    }
 
-    let mut expected = kube::yaml_documents(&manifest("crd.yaml"));
-    expected.extend(kube::yaml_documents(&manifest("operator.yaml")));
-    // kubectl is optional on a developer machine; where it is installed, the real kustomize
-    // build must succeed and produce exactly the listed objects.
-    if let Ok(kubectl) = which::which("kubectl") {
-        let output = Command::new(kubectl)
-            .arg("kustomize")
-            .arg(repo::manifests())
-            .output()
-            .expect("running kubectl kustomize");
+    let mut built = Vec::new();
+    for resource in &resources {
         assert!(
-            output.status.success(),
-            "kubectl kustomize manifests failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
+            !resource.contains("://") && !resource.starts_with('/') && !resource.contains(".."),
+            "{resource}: resources are files beside kustomization.yaml"
         );
-        let built = kube::yaml_documents_of(&String::from_utf8_lossy(&output.stdout));
-        let keys = |objects: &[Value]| by_kind_and_name(objects).into_keys().collect::<Vec<_>>();
-        assert_eq!(keys(&built), keys(&expected));
+        let file = manifest(resource);
+        let objects = kube::yaml_documents(&file);
+        assert!(!objects.is_empty(), "{resource} holds no object");
+        for object in &objects {
+            assert!(
+                object["apiVersion"].as_str().is_some_and(|v| !v.is_empty())
+                    && !kube::kind(object).is_empty()
+                    && !kube::name(object).is_empty(),
+                "{resource}: an object without apiVersion, kind or metadata.name: {object}"
+            );
+        }
+        built.extend(objects);
     }
+    // every object once (kustomize refuses duplicates), and the CRD with the operator
+    let built = by_kind_and_name(&built);
+    assert!(built.contains_key(&(
+        "CustomResourceDefinition".to_string(),
+        "trackerinstances.corral.dev".to_string()
+    )));
+    assert!(built.contains_key(&("Deployment".to_string(), "corral-operator".to_string())));
+    assert!(
+        built
+            .keys()
+            .all(|(kind, _)| kind != "TrackerInstance" && kind != "Secret"),
+        "instances and Secrets are the user's: they stay in examples/"
+    );
+}
+
+#[test]
+fn the_example_attachments_claim_is_shared_and_beside_the_instance() {
+    let instances = kube::yaml_documents(&manifest("examples/trackerinstance.yaml"));
+    let volumes = kube::yaml_documents(&manifest("examples/attachments.yaml"));
+    let mut checked = 0;
+    for instance in &instances {
+        let Some(claim) =
+            instance["spec"]["attachments"]["persistentVolumeClaim"]["claimName"].as_str()
+        else {
+            continue;
+        };
+        let pvc = find(&volumes, "PersistentVolumeClaim", claim);
+        assert_eq!(
+            pvc["metadata"]["namespace"], instance["metadata"]["namespace"],
+            "a claim is mounted from the instance's namespace"
+        );
+        let modes = pvc["spec"]["accessModes"].as_array().expect("accessModes");
+        assert!(
+            modes.iter().any(|m| m == "ReadWriteMany"),
+            "{claim}: web, worker and beat pods on several nodes mount it at once"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "the example instance names no attachments claim"
+    );
 }

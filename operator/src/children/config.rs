@@ -13,9 +13,13 @@ use crate::crd::{SecretKeyRef, TrackerInstance, TrackerInstanceSpec};
 /// Pod template annotation; a new value makes Kubernetes roll the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "corral.dev/config-hash";
 
-/// Where pods keep files (attachments); an emptyDir, as the root
-/// filesystem is read-only.
+/// The server's data directory; an emptyDir, as the root filesystem is
+/// read-only.
 pub(crate) const DATA_DIR: &str = "/data";
+
+/// Where the attachments volume is mounted in every pod (env
+/// `CORRAL_ATTACHMENTS_DIR`): the claim of `spec.attachments`, or an emptyDir.
+pub const ATTACHMENTS_DIR: &str = "/attachments";
 
 /// `{name}-config`: every setting that is not a secret, as env variables
 /// in the names `corral_core::config` reads.

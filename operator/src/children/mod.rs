@@ -14,7 +14,9 @@ use kube::{Resource, ResourceExt};
 
 use crate::crd::TrackerInstance;
 
-pub use config::{CONFIG_HASH_ANNOTATION, config_hash, config_map, referenced_secrets};
+pub use config::{
+    ATTACHMENTS_DIR, CONFIG_HASH_ANNOTATION, config_hash, config_map, referenced_secrets,
+};
 pub use network::{web_ingress, web_service};
 pub use policy::{service_account, web_pdb, worker_pdb};
 pub use workloads::{beat_deployment, web_deployment, worker_deployment};
@@ -85,8 +87,19 @@ pub fn selector_labels(ti: &TrackerInstance, component: Component) -> BTreeMap<S
 pub fn labels(ti: &TrackerInstance, component: Component) -> BTreeMap<String, String> {
     let mut labels = selector_labels(ti, component);
     labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
-    labels.insert(LABEL_VERSION.to_string(), ti.spec.image.tag.clone());
+    labels.insert(LABEL_VERSION.to_string(), version_label(&ti.spec.image.tag));
     labels
+}
+
+/// The image tag as an `app.kubernetes.io/version` label value. A tag may be
+/// up to 128 characters and start with `_` or end with `.`, `-` or `_`; a
+/// label value may not (at most 63 characters, alphanumeric at both ends).
+/// Such a tag is cut to 63 characters and trimmed to alphanumeric ends, so a
+/// valid tag never makes every apply fail; `status.version` keeps the whole tag.
+pub fn version_label(tag: &str) -> String {
+    let cut: String = tag.chars().take(63).collect();
+    cut.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 /// The string selector of the scale subresource: worker pods only, so an

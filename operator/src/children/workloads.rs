@@ -7,14 +7,14 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::config::{CONFIG_HASH_ANNOTATION, DATA_DIR};
+use super::config::{ATTACHMENTS_DIR, CONFIG_HASH_ANNOTATION, DATA_DIR};
 use super::{Component, labels, metadata, names, selector_labels};
 use crate::crd::{SecretKeyRef, TrackerInstance};
 
@@ -23,6 +23,10 @@ pub(crate) const HTTP_PORT_NAME: &str = "http";
 const METRICS_PORT_NAME: &str = "metrics";
 /// The uid and gid of the images' non-root user.
 const NON_ROOT_ID: i64 = 65532;
+/// The volume holding the attachments (a claim or an emptyDir).
+const ATTACHMENTS_VOLUME: &str = "attachments";
+/// The resource an emptyDir of attachments is requested as.
+const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 
 /// `{name}-web`: `spec.web.replicas` pods serving ingest, API and UI on 8000.
 pub fn web_deployment(ti: &TrackerInstance, config_hash: &str) -> Deployment {
@@ -169,7 +173,11 @@ impl Pod<'_> {
                 node_selector: (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone()),
                 tolerations: (!spec.tolerations.is_empty()).then(|| spec.tolerations.clone()),
                 containers: vec![self.container(ti)],
-                volumes: Some(vec![empty_dir("tmp"), empty_dir("data")]),
+                volumes: Some(vec![
+                    empty_dir("tmp"),
+                    empty_dir("data"),
+                    attachments_volume(ti),
+                ]),
                 ..PodSpec::default()
             }),
         }
@@ -197,7 +205,7 @@ impl Pod<'_> {
                 ..EnvFromSource::default()
             }]),
             env: Some(self.env(ti)),
-            resources: Some(self.resources.clone()),
+            resources: Some(self.resources(ti)),
             startup_probe: Some(Probe {
                 // up to a minute to start (connecting to the database included)
                 failure_threshold: Some(30),
@@ -238,9 +246,30 @@ impl Pod<'_> {
                     mount_path: DATA_DIR.to_string(),
                     ..VolumeMount::default()
                 },
+                VolumeMount {
+                    name: ATTACHMENTS_VOLUME.to_string(),
+                    mount_path: ATTACHMENTS_DIR.to_string(),
+                    ..VolumeMount::default()
+                },
             ]),
             ..Container::default()
         }
+    }
+
+    /// The component's resources; without a claim, the attachments emptyDir's
+    /// size limit is requested as ephemeral storage (unless the spec already
+    /// requests some), so the scheduler places the pod where it fits.
+    fn resources(&self, ti: &TrackerInstance) -> ResourceRequirements {
+        let mut resources = self.resources.clone();
+        let attachments = &ti.spec.attachments;
+        if attachments.persistent_volume_claim.is_none() {
+            resources
+                .requests
+                .get_or_insert_with(BTreeMap::new)
+                .entry(EPHEMERAL_STORAGE.to_string())
+                .or_insert_with(|| attachments.size_limit.clone());
+        }
+        resources
     }
 
     /// Secrets come in by reference only; `spec.env` comes last.
@@ -250,6 +279,13 @@ impl Pod<'_> {
             EnvVar {
                 name: "CORRAL_BIND".to_string(),
                 value: Some(format!("0.0.0.0:{}", self.port)),
+                value_from: None,
+            },
+            // where the attachments volume is mounted (corral_core's
+            // `attachments_dir`); next to the mount, so they never disagree
+            EnvVar {
+                name: "CORRAL_ATTACHMENTS_DIR".to_string(),
+                value: Some(ATTACHMENTS_DIR.to_string()),
                 value_from: None,
             },
             secret_env("DATABASE_URL", &spec.database.url_secret),
@@ -289,6 +325,29 @@ fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
             }),
             ..EnvVarSource::default()
         }),
+    }
+}
+
+/// The named claim, or an emptyDir bounded by `spec.attachments.sizeLimit`.
+fn attachments_volume(ti: &TrackerInstance) -> Volume {
+    let attachments = &ti.spec.attachments;
+    match &attachments.persistent_volume_claim {
+        Some(claim) => Volume {
+            name: ATTACHMENTS_VOLUME.to_string(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim.claim_name.clone(),
+                read_only: Some(false),
+            }),
+            ..Volume::default()
+        },
+        None => Volume {
+            name: ATTACHMENTS_VOLUME.to_string(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: None,
+                size_limit: Some(attachments.size_limit.clone()),
+            }),
+            ..Volume::default()
+        },
     }
 }
 

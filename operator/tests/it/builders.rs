@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use corral_operator::TrackerInstance;
 use corral_operator::children::{self, CONFIG_HASH_ANNOTATION, Component};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::api::core::v1::{Container, PodSpec, Volume};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
@@ -353,12 +354,19 @@ fn probes_ports_resources_and_images() {
             assert_eq!(get.port, IntOrString::String(port_name.to_string()));
         }
         let resources = c.resources.as_ref().unwrap();
-        let expected = match component {
+        let spec_resources = match component {
             Component::Web => &ti.spec.web.resources,
             Component::Worker => &ti.spec.worker.resources,
             _ => &ti.spec.beat.resources,
         };
-        assert_eq!(resources, expected);
+        // the spec's resources, plus the attachments emptyDir's ephemeral storage
+        let mut expected = spec_resources.clone();
+        expected
+            .requests
+            .as_mut()
+            .unwrap()
+            .insert("ephemeral-storage".into(), Quantity("1Gi".into()));
+        assert_eq!(resources, &expected);
         assert!(resources.requests.as_ref().unwrap().contains_key("memory"));
         assert!(resources.limits.as_ref().unwrap().contains_key("memory"));
         let pull = pod_spec(&d).image_pull_secrets.clone().unwrap();
@@ -407,7 +415,7 @@ fn pods_run_as_non_root_with_a_read_only_root() {
             .into_iter()
             .map(|m| m.mount_path)
             .collect();
-        assert_eq!(mounts, vec!["/tmp", "/data"]);
+        assert_eq!(mounts, vec!["/tmp", "/data", "/attachments"]);
     }
     assert_eq!(
         children::service_account(&ti).automount_service_account_token,
@@ -582,6 +590,162 @@ fn node_placement_is_passed_through() {
         assert_eq!(
             pod.tolerations.as_ref().unwrap()[0].key.as_deref(),
             Some("dedicated")
+        );
+    }
+}
+
+/// The attachments volume of a pod, its mount and `CORRAL_ATTACHMENTS_DIR`.
+fn attachments_of(d: &Deployment) -> (Volume, String, String) {
+    let volume = pod_spec(d)
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "attachments")
+        .expect("an attachments volume")
+        .clone();
+    let c = container(d);
+    let mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "attachments")
+        .expect("the attachments volume is mounted");
+    assert_ne!(mount.read_only, Some(true));
+    let env = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "CORRAL_ATTACHMENTS_DIR")
+        .expect("CORRAL_ATTACHMENTS_DIR is set");
+    (
+        volume,
+        mount.mount_path.clone(),
+        env.value.clone().expect("a literal value"),
+    )
+}
+
+fn ephemeral_storage_request(d: &Deployment) -> Option<Quantity> {
+    container(d)
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .and_then(|r| r.get("ephemeral-storage").cloned())
+}
+
+#[test]
+fn a_named_claim_holds_the_attachments_of_every_pod() {
+    let ti = instance_with(
+        spec_with(json!({"attachments": {"persistentVolumeClaim": {"claimName": "corral-files"}}})),
+        1,
+    );
+    for (component, d) in deployments(&ti) {
+        let (volume, mount_path, env) = attachments_of(&d);
+        let claim = volume
+            .persistent_volume_claim
+            .unwrap_or_else(|| panic!("{component:?}: the attachments volume is not the claim"));
+        assert_eq!(claim.claim_name, "corral-files", "{component:?}");
+        assert_ne!(claim.read_only, Some(true), "{component:?}");
+        assert!(volume.empty_dir.is_none(), "{component:?}");
+        assert_eq!(mount_path, children::ATTACHMENTS_DIR, "{component:?}");
+        assert_eq!(mount_path, "/attachments");
+        // the server writes where the claim is mounted
+        assert_eq!(env, mount_path, "{component:?}");
+        // a claim is not ephemeral storage
+        assert_eq!(ephemeral_storage_request(&d), None, "{component:?}");
+    }
+}
+
+#[test]
+fn without_a_claim_attachments_use_a_bounded_empty_dir() {
+    for (spec, limit) in [
+        (spec_with(json!({})), "1Gi"),
+        (
+            spec_with(json!({"attachments": {"sizeLimit": "5Gi"}})),
+            "5Gi",
+        ),
+    ] {
+        let ti = instance_with(spec, 1);
+        for (component, d) in deployments(&ti) {
+            let (volume, mount_path, env) = attachments_of(&d);
+            assert!(volume.persistent_volume_claim.is_none(), "{component:?}");
+            let empty_dir = volume
+                .empty_dir
+                .unwrap_or_else(|| panic!("{component:?}: no emptyDir"));
+            assert_eq!(empty_dir.size_limit, Some(Quantity(limit.into())));
+            assert_eq!(mount_path, "/attachments");
+            assert_eq!(env, "/attachments");
+            assert_eq!(
+                ephemeral_storage_request(&d),
+                Some(Quantity(limit.into())),
+                "{component:?}: the emptyDir's limit is requested"
+            );
+        }
+    }
+
+    // a request the spec makes itself is kept
+    let ti = instance_with(
+        spec_with(
+            json!({"web": {"resources": {"requests": {"cpu": "1", "ephemeral-storage": "20Gi"}}}}),
+        ),
+        1,
+    );
+    let web = children::web_deployment(&ti, HASH);
+    assert_eq!(
+        ephemeral_storage_request(&web),
+        Some(Quantity("20Gi".into()))
+    );
+}
+
+#[test]
+fn the_version_label_is_a_valid_label_value_for_any_valid_tag() {
+    let label_ok = |value: &str| {
+        value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && (value.is_empty()
+                || (value.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && value.ends_with(|c: char| c.is_ascii_alphanumeric())))
+    };
+    let long = format!("2.0.1-{}", "a".repeat(100));
+    for (tag, label) in [
+        ("1.2.3", "1.2.3"),
+        ("v2.0.1-rc.1", "v2.0.1-rc.1"),
+        ("_build", "build"),
+        ("1.2.3-", "1.2.3"),
+        ("nightly.", "nightly"),
+        ("___", ""),
+        (long.as_str(), &long[..63]),
+    ] {
+        assert_eq!(children::version_label(tag), label, "{tag}");
+        assert!(label_ok(&children::version_label(tag)), "{tag}");
+    }
+    // a 64th character that is not alphanumeric is trimmed after the cut
+    let dotted = format!("{}.{}", "a".repeat(62), "b".repeat(10));
+    assert_eq!(children::version_label(&dotted), "a".repeat(62));
+
+    // the builders use it on every child, and the tag is still the image's
+    let ti = instance_with(spec_with(json!({"image": {"tag": long}})), 1);
+    assert_eq!(corral_operator::validate(&ti.spec), Ok(()));
+    for (kind, meta) in all_metadata(&ti) {
+        let labels = meta.labels.unwrap();
+        assert_eq!(labels["app.kubernetes.io/version"], &long[..63], "{kind}");
+    }
+    for (_, d) in deployments(&ti) {
+        let pod_labels = d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap();
+        let version = &pod_labels.labels.as_ref().unwrap()["app.kubernetes.io/version"];
+        assert!(label_ok(version));
+        assert!(
+            container(&d)
+                .image
+                .as_deref()
+                .unwrap()
+                .ends_with(&format!(":{long}"))
         );
     }
 }

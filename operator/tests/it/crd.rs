@@ -226,6 +226,42 @@ fn the_schema_accepts_the_minimal_instance_and_nulls() {
     assert_eq!(schema_errors(&validator, &cr), Vec::<String>::new());
 }
 
+#[test]
+fn the_schema_accepts_attachments_on_a_claim_or_an_empty_dir() {
+    let validator = validator();
+    for attachments in [
+        json!({"persistentVolumeClaim": {"claimName": "corral-attachments"}}),
+        json!({"sizeLimit": "5Gi"}),
+        json!({"sizeLimit": "1.5G", "persistentVolumeClaim": null}),
+        json!({}),
+    ] {
+        let mut cr = minimal_cr();
+        cr["spec"]["attachments"] = attachments.clone();
+        assert_eq!(
+            schema_errors(&validator, &cr),
+            Vec::<String>::new(),
+            "{attachments}"
+        );
+        let ti: TrackerInstance = serde_json::from_value(cr).unwrap();
+        assert_eq!(validate(&ti.spec), Ok(()), "{attachments}");
+    }
+    // the default the API server fills in
+    let crd = crd_json();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["properties"]["attachments"]["default"],
+        json!({"sizeLimit": "1Gi"})
+    );
+    let claim = &spec["properties"]["attachments"]["properties"]["persistentVolumeClaim"];
+    assert!(
+        claim["description"]
+            .as_str()
+            .unwrap()
+            .contains("ReadWriteMany"),
+        "the field docs say a shared claim must be ReadWriteMany"
+    );
+}
+
 /// Makes a valid instance invalid in one way.
 type Mutation = fn(&mut Value);
 
@@ -271,6 +307,18 @@ fn the_schema_refuses_invalid_instances() {
         }),
         ("zero event limit", |cr| {
             cr["spec"]["ingest"] = json!({"maxEventBytes": 0})
+        }),
+        ("claim name with capitals", |cr| {
+            cr["spec"]["attachments"] = json!({"persistentVolumeClaim": {"claimName": "Files"}})
+        }),
+        ("claim without a name", |cr| {
+            cr["spec"]["attachments"] = json!({"persistentVolumeClaim": {}})
+        }),
+        ("size limit in words", |cr| {
+            cr["spec"]["attachments"] = json!({"sizeLimit": "one gigabyte"})
+        }),
+        ("size limit as a number", |cr| {
+            cr["spec"]["attachments"] = json!({"sizeLimit": 1024})
         }),
     ];
     for (what, mutate) in cases {

@@ -8,6 +8,7 @@ mod fixtures;
 mod leader;
 mod mock;
 mod process;
+mod rbac;
 mod reconcile;
 mod server;
 mod status;

@@ -38,25 +38,16 @@ impl ApiServer {
             .await
             .expect("timed out waiting for the next API call")
             .expect("the client is gone: an expected API call never came");
-        let method = request.method().to_string();
-        let uri = request.uri().to_string();
-        let content_type = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = request.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("request bodies are JSON")
-        };
-        Call {
-            method,
-            uri,
-            content_type,
-            body,
-            send,
-        }
+        Call::of(request, send).await
+    }
+
+    /// The next call, or `None` once the client is gone or when none came
+    /// for `idle` (for scripts that answer whatever the client asks).
+    pub async fn next_within(&mut self, idle: Duration) -> Option<Call> {
+        let (request, send) = tokio::time::timeout(idle, self.handle.next_request())
+            .await
+            .ok()??;
+        Some(Call::of(request, send).await)
     }
 
     /// The next call must be `method uri`.
@@ -121,6 +112,28 @@ impl ApiServer {
 }
 
 impl Call {
+    async fn of(request: Request<Body>, send: SendResponse<Response<Body>>) -> Call {
+        let method = request.method().to_string();
+        let uri = request.uri().to_string();
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = request.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("request bodies are JSON")
+        };
+        Call {
+            method,
+            uri,
+            content_type,
+            body,
+            send,
+        }
+    }
+
     pub fn reply(self, status: u16, body: &Value) {
         let response = Response::builder()
             .status(status)

@@ -253,6 +253,16 @@ async fn first_reconcile_applies_every_child_and_writes_the_status() {
             assert_eq!(condition(&status, "Migrated")["status"], "False");
             assert_eq!(condition(&status, "Progressing")["status"], "True");
             assert_eq!(condition(&status, "Degraded")["status"], "False");
+            // no claim named: the status says attachments live and die with each pod
+            let attachments = condition(&status, "AttachmentsPersistent");
+            assert_eq!(attachments["status"], "False");
+            assert_eq!(attachments["reason"], "EmptyDir");
+            assert!(
+                attachments["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("lost when that pod is replaced")
+            );
             for c in status["conditions"].as_array().unwrap() {
                 assert_eq!(c["observedGeneration"], 1);
                 assert!(c["lastTransitionTime"].is_string());
@@ -377,6 +387,99 @@ async fn an_invalid_spec_is_reported_without_touching_children() {
     .await;
     // slowly: the next spec change triggers a reconcile anyway
     assert_eq!(result.unwrap(), Action::requeue(INVALID_SPEC_REQUEUE));
+}
+
+#[tokio::test]
+async fn an_invalid_attachments_claim_is_reported_without_touching_children() {
+    let ti = instance_with(
+        spec_with(json!({"attachments": {"persistentVolumeClaim": {"claimName": "Corral_Files"}}})),
+        4,
+    );
+    let expected = ti.clone();
+    let (result, ()) = scenario(
+        ti,
+        |mut server| async move {
+            // the status first: no Secret read, no child applied
+            let status = serve_status(&mut server, &expected).await;
+            assert_eq!(status["observedGeneration"], 4);
+            let degraded = condition(&status, "Degraded");
+            assert_eq!(degraded["status"], "True");
+            assert_eq!(degraded["reason"], "InvalidSpec");
+            let message = degraded["message"].as_str().unwrap();
+            assert!(
+                message.contains("spec.attachments.persistentVolumeClaim.claimName"),
+                "{message}"
+            );
+            assert!(message.contains("Corral_Files"), "{message}");
+            let (type_, reason, _) = server.expect_event(NAMESPACE).await;
+            assert_eq!(
+                (type_.as_str(), reason.as_str()),
+                ("Warning", "InvalidSpec")
+            );
+            server.expect_no_more().await;
+        },
+        |_, _| (),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(INVALID_SPEC_REQUEUE));
+}
+
+#[tokio::test]
+async fn a_named_claim_is_mounted_by_every_deployment() {
+    let ti = instance_with(
+        spec_with(json!({"attachments": {"persistentVolumeClaim": {"claimName": "corral-files"}}})),
+        1,
+    );
+    let expected = ti.clone();
+    let (result, ()) = scenario(
+        ti,
+        |mut server| async move {
+            serve_secrets(&mut server, &VERSIONS).await;
+            let hash = expected_hash(&expected, &VERSIONS);
+            let bodies = serve_children(&mut server, &expected, &hash, |_| None).await;
+            for name in ["prod-web", "prod-worker", "prod-beat"] {
+                let pod =
+                    &bodies[&format!("{APPS}/deployments/{name}")]["spec"]["template"]["spec"];
+                let volume = pod["volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["name"] == "attachments")
+                    .unwrap_or_else(|| panic!("{name}: no attachments volume"));
+                assert_eq!(
+                    volume["persistentVolumeClaim"]["claimName"], "corral-files",
+                    "{name}"
+                );
+                let container = &pod["containers"][0];
+                assert!(
+                    container["volumeMounts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m["name"] == "attachments" && m["mountPath"] == "/attachments"),
+                    "{name}"
+                );
+                assert!(
+                    container["env"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e["name"] == "CORRAL_ATTACHMENTS_DIR"
+                            && e["value"] == "/attachments"),
+                    "{name}"
+                );
+            }
+            let status = serve_status(&mut server, &expected).await;
+            let attachments = condition(&status, "AttachmentsPersistent");
+            assert_eq!(attachments["status"], "True");
+            assert_eq!(attachments["reason"], "PersistentVolumeClaim");
+            server.expect_event(NAMESPACE).await;
+            server.expect_no_more().await;
+        },
+        |_, _| (),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(RESYNC));
 }
 
 #[tokio::test]

@@ -2,15 +2,15 @@
 
 use corral_operator::TrackerInstanceStatus;
 use corral_operator::status::{
-    self, DEGRADED, MIGRATED, Observed, PROGRESSING, READY, Rollout, applied_status,
-    degraded_status, set_condition,
+    self, ATTACHMENTS_PERSISTENT, DEGRADED, MIGRATED, Observed, PROGRESSING, READY, Rollout,
+    applied_status, degraded_status, set_condition,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
-use crate::fixtures::instance;
+use crate::fixtures::{instance, instance_with, spec_with};
 
 fn time(text: &str) -> Time {
     Time(text.parse::<Timestamp>().unwrap())
@@ -65,7 +65,7 @@ fn a_rolled_out_instance_is_ready_and_reports_its_version() {
     assert!(status.beat_ready);
     assert_eq!(status.worker_replicas, 2);
     assert_eq!(status.config_hash.as_deref(), Some("h1"));
-    assert_eq!(status.conditions.len(), 4);
+    assert_eq!(status.conditions.len(), 5);
 }
 
 #[test]
@@ -253,4 +253,50 @@ fn a_degraded_status_keeps_what_was_known() {
     assert_eq!(get(&fresh, MIGRATED).status, "Unknown");
     assert_eq!(get(&fresh, PROGRESSING).status, "Unknown");
     assert_eq!(fresh.conditions.len(), 4);
+}
+
+#[test]
+fn the_status_says_whether_attachments_outlive_a_pod() {
+    let now = time("2026-03-01T10:00:00Z");
+    // no claim: per-pod emptyDir; said plainly, without touching Ready
+    let ti = instance();
+    let status = applied_status(
+        &ti,
+        &TrackerInstanceStatus::default(),
+        &all_ready(),
+        "h",
+        &now,
+    );
+    let attachments = get(&status, ATTACHMENTS_PERSISTENT);
+    assert_eq!(attachments.status, "False");
+    assert_eq!(attachments.reason, "EmptyDir");
+    for words in [
+        "per pod",
+        "lost when",
+        "1Gi",
+        "persistentVolumeClaim",
+        "ReadWriteMany",
+    ] {
+        assert!(
+            attachments.message.contains(words),
+            "{words}: {}",
+            attachments.message
+        );
+    }
+    assert_eq!(get(&status, READY).status, "True");
+    assert_eq!(get(&status, DEGRADED).status, "False");
+
+    // a claim: persistent, and the transition is recorded
+    let ti = instance_with(
+        spec_with(json!({"attachments": {"persistentVolumeClaim": {"claimName": "corral-files"}}})),
+        2,
+    );
+    let later = time("2026-03-01T11:00:00Z");
+    let next = applied_status(&ti, &status, &all_ready(), "h", &later);
+    let attachments = get(&next, ATTACHMENTS_PERSISTENT);
+    assert_eq!(attachments.status, "True");
+    assert_eq!(attachments.reason, "PersistentVolumeClaim");
+    assert!(attachments.message.contains("corral-files"));
+    assert_eq!(attachments.last_transition_time, later);
+    assert_eq!(get(&next, READY).last_transition_time, now);
 }
