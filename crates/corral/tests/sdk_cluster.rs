@@ -34,6 +34,11 @@ async fn sdk_python_quota_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_node_quota_cluster() {
+    cases::node_quota(Shape::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_node_cluster() {
     cases::node(Shape::Cluster).await;
 }
