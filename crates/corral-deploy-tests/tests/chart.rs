@@ -844,3 +844,34 @@ fn the_chart_installs_the_generated_crd() {
         "the HPA and `kubectl scale` go through this scale subresource"
     );
 }
+
+/// An operator that watches one namespace only reconciles instances there: the chart's instance
+/// (and the HPA scaling it) go to that namespace, not the release's.
+#[test]
+fn the_charts_instance_lives_where_the_operator_watches() {
+    let values = merged(
+        &instance_values(),
+        &json!({
+            "operator": { "watchNamespace": "tenant-a" },
+            "instance": { "worker": { "autoscaling": { "enabled": true } } }
+        }),
+    );
+    let rendered = chart::render(&values);
+    let instances = rendered.tracker_instances();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0]["metadata"]["namespace"], "tenant-a");
+    let objects = rendered.objects();
+    let hpas = kube::all_of(&objects, "HorizontalPodAutoscaler");
+    assert_eq!(hpas.len(), 1, "{hpas:?}");
+    assert_eq!(hpas[0]["metadata"]["namespace"], "tenant-a");
+    assert!(
+        rendered
+            .notes()
+            .contains("kubectl -n tenant-a create secret generic corral-db"),
+        "NOTES.txt sends the Secrets where the instance is:\n{}",
+        rendered.notes()
+    );
+    // without a watch namespace, the release's
+    let instances = chart::render(&instance_values()).tracker_instances();
+    assert_eq!(instances[0]["metadata"]["namespace"], NAMESPACE);
+}
