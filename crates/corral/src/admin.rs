@@ -23,9 +23,9 @@ pub enum Db {
     Sqlite(Arc<SqliteStore>),
 }
 
-/// Where version 5ee433f..this one kept the embedded queue: its own file
-/// beside the store's (`corral.sqlite` -> `corral-queue.sqlite`). Jobs found
-/// there are moved into the store's file at start.
+/// Where commits 5ee433f to 61ebd90 kept the embedded queue: a file of its
+/// own beside the store's (`corral.sqlite` -> `corral-queue.sqlite`). Jobs
+/// found there are moved into the store's file at start.
 pub fn legacy_queue_file(store_file: &Path) -> PathBuf {
     let stem = store_file
         .file_stem()
@@ -156,35 +156,43 @@ fn atty_stdin() -> bool {
     std::io::stdin().is_terminal()
 }
 
-async fn project(store: &SharedStore, org: &str, slug: &str) -> anyhow::Result<Project> {
-    store.project_by_slug(org, slug).await.map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no project {org}/{slug}"),
+/// A lookup's result, with "not found" said as "no {what}".
+fn found<T>(result: Result<T, StoreError>, what: impl std::fmt::Display) -> anyhow::Result<T> {
+    result.map_err(|e| match e {
+        StoreError::NotFound(_) => anyhow::anyhow!("no {what}"),
         e => e.into(),
     })
+}
+
+async fn project(store: &SharedStore, org: &str, slug: &str) -> anyhow::Result<Project> {
+    found(
+        store.project_by_slug(org, slug).await,
+        format_args!("project {org}/{slug}"),
+    )
 }
 
 async fn organization(
     store: &SharedStore,
     slug: &str,
 ) -> anyhow::Result<corral_core::model::Organization> {
-    store.organization_by_slug(slug).await.map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no organization {slug}"),
-        e => e.into(),
-    })
+    found(
+        store.organization_by_slug(slug).await,
+        format_args!("organization {slug}"),
+    )
 }
 
 async fn user(store: &SharedStore, email: &str) -> anyhow::Result<corral_core::model::User> {
-    store.user_by_email(email).await.map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no user {email}"),
-        e => e.into(),
-    })
+    found(
+        store.user_by_email(email).await,
+        format_args!("user {email}"),
+    )
 }
 
 async fn key(store: &SharedStore, public_key: &str) -> anyhow::Result<corral_core::model::KeyAuth> {
-    store.key_auth(public_key).await.map_err(|e| match e {
-        StoreError::NotFound(_) => anyhow::anyhow!("no key {public_key}"),
-        e => e.into(),
-    })
+    found(
+        store.key_auth(public_key).await,
+        format_args!("key {public_key}"),
+    )
 }
 
 fn print_key(key: &ProjectKey, base_url: &str, json: bool) {
