@@ -14,7 +14,7 @@ mod server;
 
 pub use db::{TestPg, TestSqlite};
 pub use process::{Process, bin, free_port};
-pub use server::{ADMIN_PASSWORD, Api, Cluster, Embedded, count_of, run_cli};
+pub use server::{ADMIN_PASSWORD, Api, Cluster, Embedded, count_of, run_cli, succeeded};
 
 /// A queue name (and Redis key namespace) no other test uses.
 pub fn test_queue_name() -> String {

@@ -97,7 +97,12 @@ pub fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> String {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running corral");
+    succeeded(args, &cmd.output().expect("running corral"))
+}
+
+/// The stdout of `corral <args>` that exited successfully; panics with its
+/// output otherwise.
+pub fn succeeded(args: &[&str], out: &std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),

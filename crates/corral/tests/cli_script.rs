@@ -55,15 +55,7 @@ impl Admin {
 
     /// Runs a command that must succeed; its stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "corral {args:?} failed: {}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        corral_testkit::succeeded(args, &self.run(args))
     }
 
     /// Runs a command with `--json`; one JSON value per line.

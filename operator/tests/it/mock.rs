@@ -75,6 +75,14 @@ impl ApiServer {
         call
     }
 
+    /// The last call of a failed reconcile: a Warning event with `reason`,
+    /// and nothing after it.
+    pub async fn expect_warning_and_no_more(mut self, namespace: &str, reason: &str) {
+        let (type_, got, _) = self.expect_event(namespace).await;
+        assert_eq!((type_.as_str(), got.as_str()), ("Warning", reason));
+        self.expect_no_more().await;
+    }
+
     /// The next call must publish an event; returns (type, reason, note).
     pub async fn expect_event(&mut self, namespace: &str) -> (String, String, String) {
         let call = self

@@ -411,12 +411,9 @@ async fn an_invalid_attachments_claim_is_reported_without_touching_children() {
                 "{message}"
             );
             assert!(message.contains("Corral_Files"), "{message}");
-            let (type_, reason, _) = server.expect_event(NAMESPACE).await;
-            assert_eq!(
-                (type_.as_str(), reason.as_str()),
-                ("Warning", "InvalidSpec")
-            );
-            server.expect_no_more().await;
+            server
+                .expect_warning_and_no_more(NAMESPACE, "InvalidSpec")
+                .await;
         },
         |_, _| (),
     )
@@ -531,12 +528,9 @@ async fn a_missing_secret_is_reported_without_touching_children() {
                     .unwrap()
                     .contains("errors/corral-db")
             );
-            let (type_, reason, _) = server.expect_event(NAMESPACE).await;
-            assert_eq!(
-                (type_.as_str(), reason.as_str()),
-                ("Warning", "SecretNotFound")
-            );
-            server.expect_no_more().await;
+            server
+                .expect_warning_and_no_more(NAMESPACE, "SecretNotFound")
+                .await;
         },
         |_, _| (),
     )
@@ -588,12 +582,9 @@ async fn an_api_error_is_retried_with_growing_backoff() {
                     .unwrap()
                     .contains("ServiceAccount prod")
             );
-            let (type_, reason, _) = server.expect_event(NAMESPACE).await;
-            assert_eq!(
-                (type_.as_str(), reason.as_str()),
-                ("Warning", "ApplyFailed")
-            );
-            server.expect_no_more().await;
+            server
+                .expect_warning_and_no_more(NAMESPACE, "ApplyFailed")
+                .await;
         },
         |result, ctx| {
             let error = result.as_ref().expect_err("reconcile must fail");
