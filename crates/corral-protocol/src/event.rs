@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -19,106 +19,13 @@ use uuid::Uuid;
 pub type Other = Map<String, Value>;
 
 // ---------------------------------------------------------------------------
-// lenient field readers
+// lenient field readers (see lenient.rs)
 
-/// Reads any JSON value and keeps `T` only if the value has the right shape.
-pub(crate) fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let v = Value::deserialize(d)?;
-    if v.is_null() {
-        return Ok(None);
-    }
-    Ok(T::deserialize(v).ok())
-}
-
-/// Reads a string, accepting numbers and booleans (turned into text) and
-/// objects or arrays (turned into their JSON text).
-pub(crate) fn lenient_string<'de, D>(d: D) -> Result<Option<String>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(value_to_string(v))
-}
-
-/// Reads a list, skipping elements that have the wrong shape.
-pub(crate) fn lenient_vec<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Array(items) => Some(
-            items
-                .into_iter()
-                .filter_map(|item| T::deserialize(item).ok())
-                .collect(),
-        ),
-        _ => None,
-    })
-}
-
-/// Reads a list of strings; non-string elements are turned into text.
-pub(crate) fn lenient_string_vec<'de, D>(d: D) -> Result<Option<Vec<String>>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Array(items) => Some(items.into_iter().filter_map(value_to_string).collect()),
-        Value::String(s) => Some(vec![s]),
-        _ => None,
-    })
-}
-
-/// Reads a boolean, accepting `"true"`/`"false"`, `1`/`0`.
-pub(crate) fn lenient_bool<'de, D>(d: D) -> Result<Option<bool>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Bool(b) => Some(b),
-        Value::Number(n) => n.as_i64().map(|n| n != 0),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Some(true),
-            "false" | "0" | "no" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    })
-}
-
-/// Reads an unsigned integer, accepting numeric strings and floats.
-pub(crate) fn lenient_u64<'de, D>(d: D) -> Result<Option<u64>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// Reads an object; anything else becomes `None`.
-pub(crate) fn lenient_object<'de, D>(d: D) -> Result<Option<Map<String, Value>>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Object(m) => Some(m),
-        _ => None,
-    })
-}
+use crate::lenient::{
+    LenientRead, LevelVisitor, TagsVisitor, TimestampVisitor, lenient, lenient_bool,
+    lenient_event_id, lenient_object, lenient_string, lenient_string_vec, lenient_u64,
+    lenient_vec_or_empty,
+};
 
 /// Turns a JSON value into text the way Sentry displays it.
 pub fn value_to_string(v: Value) -> Option<String> {
@@ -191,13 +98,8 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let parsed = match &v {
-            Value::Number(n) => n.as_f64().and_then(Timestamp::from_secs_f64),
-            Value::String(s) => Timestamp::parse_str(s),
-            _ => None,
-        };
-        parsed.ok_or_else(|| serde::de::Error::custom("invalid timestamp"))
+        d.deserialize_any(TimestampVisitor)?
+            .ok_or_else(|| serde::de::Error::custom("invalid timestamp"))
     }
 }
 
@@ -256,9 +158,8 @@ impl Serialize for Level {
 
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let text = value_to_string(v).unwrap_or_default();
-        Level::parse(&text).ok_or_else(|| serde::de::Error::custom("unknown level"))
+        d.deserialize_any(LevelVisitor)?
+            .ok_or_else(|| serde::de::Error::custom("unknown level"))
     }
 }
 
@@ -302,31 +203,9 @@ impl<T: Serialize> Serialize for Values<T> {
     }
 }
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Values<T> {
+impl<'de, T: LenientRead> Deserialize<'de> for Values<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let keep = |items: Vec<Value>| -> Vec<T> {
-            items
-                .into_iter()
-                .filter_map(|item| T::deserialize(item).ok())
-                .collect()
-        };
-        Ok(match v {
-            Value::Array(items) => Values::new(keep(items)),
-            Value::Object(mut map) => match map.remove("values") {
-                Some(Value::Array(items)) => Values {
-                    values: keep(items),
-                    other: map,
-                },
-                Some(_) => Values {
-                    values: Vec::new(),
-                    other: map,
-                },
-                // a bare single object (e.g. an old SDK's one exception)
-                None => Values::new(keep(vec![Value::Object(map)])),
-            },
-            _ => Values::default(),
-        })
+        Ok(Values::read(d)?.unwrap_or_default())
     }
 }
 
@@ -364,41 +243,7 @@ impl Serialize for Tags {
 
 impl<'de> Deserialize<'de> for Tags {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let mut tags = Vec::new();
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    if let Some(v) = value_to_string(v) {
-                        tags.push((k, v));
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    match item {
-                        Value::Array(pair) if pair.len() == 2 => {
-                            let mut it = pair.into_iter();
-                            let k = it.next().and_then(value_to_string);
-                            let v = it.next().and_then(value_to_string);
-                            if let (Some(k), Some(v)) = (k, v) {
-                                tags.push((k, v));
-                            }
-                        }
-                        Value::Object(mut obj) => {
-                            let k = obj.remove("key").and_then(value_to_string);
-                            let v = obj.remove("value").and_then(value_to_string);
-                            if let (Some(k), Some(v)) = (k, v) {
-                                tags.push((k, v));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(Tags(tags))
+        Ok(d.deserialize_any(TagsVisitor)?.unwrap_or_default())
     }
 }
 
@@ -536,14 +381,6 @@ pub struct Stacktrace {
     pub registers: Option<Map<String, Value>>,
     #[serde(flatten)]
     pub other: Other,
-}
-
-fn lenient_vec_or_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    Ok(lenient_vec(d)?.unwrap_or_default())
 }
 
 /// One stack frame.
@@ -1015,17 +852,6 @@ const LEGACY_NAMES: [(&str, &str); 5] = [
     ("sentry.interfaces.Http", "request"),
 ];
 
-fn lenient_event_id<'de, D>(d: D) -> Result<Option<Uuid>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::String(s) => parse_event_id(&s),
-        _ => None,
-    })
-}
-
 /// Writes an event id as Sentry does: 32 lowercase hex digits.
 fn serialize_event_id<S: Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
     match id {
@@ -1048,10 +874,14 @@ pub fn format_event_id(id: &Uuid) -> String {
 impl Event {
     /// Reads an event from JSON. Only input that is not a JSON object fails.
     pub fn from_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
-        // Read into a map first: the derived deserializer rejects a repeated
-        // key ("duplicate field"), and a field sent under both its current
-        // and its legacy name; a map keeps the last value of a repeated key,
-        // and the current name wins over the legacy one.
+        // One pass over the text, straight into the model. The derived reader
+        // refuses a repeated key ("duplicate field") and a field sent under
+        // both its current and its legacy name; such an event is read again
+        // through a map, which keeps the last value of a repeated key, and
+        // where the current name wins over the legacy one.
+        if let Ok(event) = serde_json::from_slice::<Event>(bytes) {
+            return Ok(event);
+        }
         let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
         for (legacy, current) in LEGACY_NAMES {
             if map.contains_key(current) {

@@ -14,6 +14,7 @@ mod decode;
 mod dsn;
 mod envelope;
 mod event;
+mod lenient;
 mod security;
 
 pub use auth::{AuthError, AuthHeaders, ClientAuth, resolve_auth};

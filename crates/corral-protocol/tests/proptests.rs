@@ -10,6 +10,7 @@ use corral_protocol::{
     parse_security_report, resolve_auth,
 };
 use proptest::prelude::*;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -39,6 +40,87 @@ fn json_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Names the event model reads, at the top level and inside its interfaces.
+const MODEL_KEYS: [&str; 48] = [
+    "event_id",
+    "timestamp",
+    "level",
+    "message",
+    "logentry",
+    "exception",
+    "stacktrace",
+    "threads",
+    "tags",
+    "extra",
+    "user",
+    "request",
+    "contexts",
+    "breadcrumbs",
+    "fingerprint",
+    "sdk",
+    "release",
+    "platform",
+    "environment",
+    "transaction",
+    "culprit",
+    "logger",
+    "server_name",
+    "dist",
+    "sentry.interfaces.Message",
+    "sentry.interfaces.Exception",
+    "sentry.interfaces.Stacktrace",
+    "sentry.interfaces.User",
+    "sentry.interfaces.Http",
+    "values",
+    "type",
+    "value",
+    "module",
+    "mechanism",
+    "handled",
+    "frames",
+    "filename",
+    "function",
+    "lineno",
+    "in_app",
+    "abs_path",
+    "formatted",
+    "params",
+    "id",
+    "email",
+    "url",
+    "name",
+    "version",
+];
+
+fn event_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(MODEL_KEYS.to_vec()).prop_map(str::to_owned),
+        1 => "[a-z_]{1,8}",
+    ]
+}
+
+/// JSON values whose objects use the model's own field names, so that the
+/// readers of nested interfaces are exercised too.
+fn eventish_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (0.0f64..2e9).prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+        Just(Value::from("2024-05-01T12:00:00Z")),
+        Just(Value::from("error")),
+    ];
+    leaf.prop_recursive(4, 48, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((event_key(), inner), 0..5)
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
@@ -257,6 +339,39 @@ proptest! {
         let object = Value::Object(fields.into_iter().collect());
         let bytes = serde_json::to_vec(&object).unwrap();
         prop_assert!(Event::from_json(&bytes).is_ok());
+    }
+
+    /// The one-pass reader and the map-first reader agree on every object,
+    /// including repeated keys and fields under their legacy names.
+    #[test]
+    fn streaming_and_map_readers_agree(
+        entries in prop::collection::vec((event_key(), eventish_value()), 0..10)
+    ) {
+        let mut text = String::from("{");
+        for (i, (key, value)) in entries.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::to_string(key).unwrap());
+            text.push(':');
+            text.push_str(&serde_json::to_string(value).unwrap());
+        }
+        text.push('}');
+        let streamed = Event::from_json(text.as_bytes()).unwrap();
+        let mut map: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        for (legacy, current) in [
+            ("sentry.interfaces.Message", "logentry"),
+            ("sentry.interfaces.Exception", "exception"),
+            ("sentry.interfaces.Stacktrace", "stacktrace"),
+            ("sentry.interfaces.User", "user"),
+            ("sentry.interfaces.Http", "request"),
+        ] {
+            if map.contains_key(current) {
+                map.shift_remove(legacy);
+            }
+        }
+        let mapped = Event::deserialize(Value::Object(map)).unwrap();
+        prop_assert_eq!(streamed, mapped);
     }
 
     #[test]
