@@ -2,6 +2,7 @@
 //! the [`Store`] seam they live behind, and the rules that turn an SDK's event
 //! into an issue.
 
+pub mod allocator;
 pub mod config;
 pub mod model;
 pub mod quota;

@@ -56,7 +56,14 @@ async fn handle(
     // (tests/digest.rs checks the count against max_attempts)
     let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX).max(1);
     let JobTimeout(limit) = *timeout;
-    run_job(&job, &ctx, attempt, limit).await
+    let ctx = Arc::clone(&ctx);
+    // On the runtime's threads: apalis polls all of a worker's jobs from one
+    // task, so parsing and grouping there would use a single core (the
+    // cluster benchmark's profile had the worker's main thread at four
+    // times the CPU of its other threads).
+    tokio::spawn(async move { run_job(&job, &ctx, attempt, limit).await })
+        .await
+        .unwrap_or_else(|e| Err(JobError::Transient(format!("the digest task ended: {e}"))))
 }
 
 /// The worker-level timeout is only a backstop for a handler stuck beyond

@@ -5,6 +5,9 @@ use std::time::Duration;
 use clap::Parser;
 use corral_loadgen::{ApiTarget, Counter, Load, Options};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+corral_core::use_allocator!();
+
 #[derive(Parser)]
 #[command(
     version,

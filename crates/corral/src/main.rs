@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+corral_core::use_allocator!();
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match corral::main().await {
