@@ -9,6 +9,7 @@ use std::time::Duration;
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::*;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::handler::{JobContext, JobError, run_job};
 use crate::job::IngestJob;
@@ -60,10 +61,13 @@ async fn handle(
     // On the runtime's threads: apalis polls all of a worker's jobs from one
     // task, so parsing and grouping there would use a single core (the
     // cluster benchmark's profile had the worker's main thread at four
-    // times the CPU of its other threads).
-    tokio::spawn(async move { run_job(&job, &ctx, attempt, limit).await })
-        .await
-        .unwrap_or_else(|e| Err(JobError::Transient(format!("the digest task ended: {e}"))))
+    // times the CPU of its other threads). Aborted when apalis drops this
+    // future (its backstop timeout, shutdown), as the inline call would be.
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        run_job(&job, &ctx, attempt, limit).await
+    }))
+    .await
+    .unwrap_or_else(|e| Err(JobError::Transient(format!("the digest task ended: {e}"))))
 }
 
 /// The worker-level timeout is only a backstop for a handler stuck beyond

@@ -22,9 +22,8 @@ pub type Other = Map<String, Value>;
 // lenient field readers (see lenient.rs)
 
 use crate::lenient::{
-    LenientRead, LevelVisitor, TagsVisitor, TimestampVisitor, lenient, lenient_bool,
-    lenient_event_id, lenient_object, lenient_string, lenient_string_vec, lenient_u64,
-    lenient_vec_or_empty,
+    LEVEL, LenientRead, TIMESTAMP, TagsVisitor, lenient, lenient_bool, lenient_event_id,
+    lenient_object, lenient_string, lenient_string_vec, lenient_u64, lenient_vec_or_empty,
 };
 
 /// Turns a JSON value into text the way Sentry displays it.
@@ -98,7 +97,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TimestampVisitor)?
+        d.deserialize_any(TIMESTAMP)?
             .ok_or_else(|| serde::de::Error::custom("invalid timestamp"))
     }
 }
@@ -158,7 +157,7 @@ impl Serialize for Level {
 
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LevelVisitor)?
+        d.deserialize_any(LEVEL)?
             .ok_or_else(|| serde::de::Error::custom("unknown level"))
     }
 }

@@ -50,12 +50,12 @@ pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<S
 /// Reads a boolean, accepting `"true"`/`"false"` (and yes/no, 1/0 as text) and
 /// integers (non-zero is true).
 pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    d.deserialize_any(BoolVisitor)
+    d.deserialize_any(BOOL)
 }
 
 /// Reads an unsigned integer, accepting numeric strings and non-negative floats.
 pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    d.deserialize_any(U64Visitor)
+    d.deserialize_any(U64)
 }
 
 /// Reads an object; anything else becomes `None`.
@@ -143,13 +143,43 @@ macro_rules! scalars_via {
 }
 
 /// A JSON scalar as a visitor receives it.
-enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     I64(i64),
     U64(u64),
     F64(f64),
     Str(&'a str),
+}
+
+/// A visitor for values that are read from one scalar: `read` decides what a
+/// scalar means; lists and objects are consumed and read as `None`.
+pub(crate) struct ScalarVisitor<T: 'static> {
+    expecting: &'static str,
+    read: fn(Scalar<'_>) -> Option<T>,
+}
+
+impl<T> ScalarVisitor<T> {
+    fn scalar(self, v: Scalar<'_>) -> Option<T> {
+        (self.read)(v)
+    }
+}
+
+impl<'de, T> Visitor<'de> for ScalarVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    scalars_via!(scalar);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_seq(seq).map(|()| None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        skip_map(map).map(|()| None)
+    }
 }
 
 /// Text: strings as they are, scalars as their JSON text, lists and objects
@@ -203,69 +233,37 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-struct BoolVisitor;
+const BOOL: ScalarVisitor<bool> = ScalarVisitor {
+    expecting: "any JSON value",
+    read: bool_scalar,
+};
 
-impl BoolVisitor {
-    fn scalar(self, v: Scalar<'_>) -> Option<bool> {
-        match v {
-            Scalar::Bool(b) => Some(b),
-            Scalar::I64(n) => Some(n != 0),
-            Scalar::U64(n) => Some(n != 0),
-            Scalar::Str(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Some(true),
-                "false" | "0" | "no" => Some(false),
-                _ => None,
-            },
-            Scalar::Null | Scalar::F64(_) => None,
-        }
+fn bool_scalar(v: Scalar<'_>) -> Option<bool> {
+    match v {
+        Scalar::Bool(b) => Some(b),
+        Scalar::I64(n) => Some(n != 0),
+        Scalar::U64(n) => Some(n != 0),
+        Scalar::Str(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => None,
+        },
+        Scalar::Null | Scalar::F64(_) => None,
     }
 }
 
-impl<'de> Visitor<'de> for BoolVisitor {
-    type Value = Option<bool>;
+const U64: ScalarVisitor<u64> = ScalarVisitor {
+    expecting: "any JSON value",
+    read: u64_scalar,
+};
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    scalars_via!(scalar);
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        skip_seq(seq).map(|()| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        skip_map(map).map(|()| None)
-    }
-}
-
-struct U64Visitor;
-
-impl U64Visitor {
-    fn scalar(self, v: Scalar<'_>) -> Option<u64> {
-        match v {
-            Scalar::U64(n) => Some(n),
-            Scalar::I64(n) => u64::try_from(n).ok(),
-            Scalar::F64(f) => (f >= 0.0).then_some(f as u64),
-            Scalar::Str(s) => s.trim().parse().ok(),
-            Scalar::Null | Scalar::Bool(_) => None,
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for U64Visitor {
-    type Value = Option<u64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    scalars_via!(scalar);
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        skip_seq(seq).map(|()| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        skip_map(map).map(|()| None)
+fn u64_scalar(v: Scalar<'_>) -> Option<u64> {
+    match v {
+        Scalar::U64(n) => Some(n),
+        Scalar::I64(n) => u64::try_from(n).ok(),
+        Scalar::F64(f) => (f >= 0.0).then_some(f as u64),
+        Scalar::Str(s) => s.trim().parse().ok(),
+        Scalar::Null | Scalar::Bool(_) => None,
     }
 }
 
@@ -422,79 +420,47 @@ read_as_object!(
 
 /// A timestamp: seconds since the epoch (number or numeric text) or ISO 8601
 /// text; `None` otherwise.
-pub(crate) struct TimestampVisitor;
+pub(crate) const TIMESTAMP: ScalarVisitor<Timestamp> = ScalarVisitor {
+    expecting: "a timestamp",
+    read: timestamp_scalar,
+};
 
-impl TimestampVisitor {
-    fn scalar(self, v: Scalar<'_>) -> Option<Timestamp> {
-        match v {
-            Scalar::U64(n) => Timestamp::from_secs_f64(n as f64),
-            Scalar::I64(n) => Timestamp::from_secs_f64(n as f64),
-            Scalar::F64(f) => Timestamp::from_secs_f64(f),
-            Scalar::Str(s) => Timestamp::parse_str(s),
-            Scalar::Null | Scalar::Bool(_) => None,
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for TimestampVisitor {
-    type Value = Option<Timestamp>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a timestamp")
-    }
-
-    scalars_via!(scalar);
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        skip_seq(seq).map(|()| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        skip_map(map).map(|()| None)
+fn timestamp_scalar(v: Scalar<'_>) -> Option<Timestamp> {
+    match v {
+        Scalar::U64(n) => Timestamp::from_secs_f64(n as f64),
+        Scalar::I64(n) => Timestamp::from_secs_f64(n as f64),
+        Scalar::F64(f) => Timestamp::from_secs_f64(f),
+        Scalar::Str(s) => Timestamp::parse_str(s),
+        Scalar::Null | Scalar::Bool(_) => None,
     }
 }
 
 impl LenientRead for Timestamp {
     fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
-        d.deserialize_any(TimestampVisitor)
+        d.deserialize_any(TIMESTAMP)
     }
 }
 
 /// A level by name (or Python's numeric levels, as numbers or text); `None`
 /// for anything else.
-pub(crate) struct LevelVisitor;
+pub(crate) const LEVEL: ScalarVisitor<Level> = ScalarVisitor {
+    expecting: "a level",
+    read: level_scalar,
+};
 
-impl LevelVisitor {
-    fn scalar(self, v: Scalar<'_>) -> Option<Level> {
-        match v {
-            Scalar::Str(s) => Level::parse(s),
-            Scalar::U64(n) => Level::parse(&n.to_string()),
-            Scalar::I64(n) => Level::parse(&n.to_string()),
-            Scalar::F64(f) => f64_text(f).as_deref().and_then(Level::parse),
-            Scalar::Null | Scalar::Bool(_) => None,
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for LevelVisitor {
-    type Value = Option<Level>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a level")
-    }
-
-    scalars_via!(scalar);
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        skip_seq(seq).map(|()| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        skip_map(map).map(|()| None)
+fn level_scalar(v: Scalar<'_>) -> Option<Level> {
+    match v {
+        Scalar::Str(s) => Level::parse(s),
+        Scalar::U64(n) => Level::parse(&n.to_string()),
+        Scalar::I64(n) => Level::parse(&n.to_string()),
+        Scalar::F64(f) => f64_text(f).as_deref().and_then(Level::parse),
+        Scalar::Null | Scalar::Bool(_) => None,
     }
 }
 
 impl LenientRead for Level {
     fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
-        d.deserialize_any(LevelVisitor)
+        d.deserialize_any(LEVEL)
     }
 }
 
