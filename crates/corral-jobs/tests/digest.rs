@@ -333,9 +333,12 @@ async fn shutdown_finishes_jobs_in_flight_and_loses_nothing(shape: Shape) {
         batch_size: 4,
         ..Knobs::default()
     };
-    let ids: Vec<Uuid> = (0..400).map(|_| Uuid::new_v4()).collect();
-    for id in &ids {
-        env.push(env.job(*id, "many")).await;
+    // enough that the worker cannot digest them all between the first
+    // stored event and the write lock (400 were, once jobs ran in parallel)
+    let ids: Vec<Uuid> = (0..4000).map(|_| Uuid::new_v4()).collect();
+    let jobs: Vec<_> = ids.iter().map(|id| env.job(*id, "many")).collect();
+    for chunk in jobs.chunks(1000) {
+        env.queue.push_bulk(chunk.to_vec()).await.expect("push");
     }
     let worker = Worker::start(&env, &knobs);
     wait_until(Duration::from_secs(20), "the worker is busy", || async {
