@@ -19,4 +19,4 @@ mod validate;
 pub use corral_core::{SharedStore, StoreError};
 pub use open::open_store;
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WalCheckpoint};

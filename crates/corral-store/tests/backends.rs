@@ -195,3 +195,56 @@ async fn open_store_picks_the_backend() {
     let _: Arc<dyn Store> = store;
     pg.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_beside_the_writer() {
+    let db = TestSqlite::new();
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    store.migrate().await.unwrap();
+    // the writer's own checkpoint is only a backstop, far off
+    let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(pages, 16384);
+
+    // ~4 MB written: about 1,000 pages, all of them still in the WAL
+    let fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+                INSERT INTO scratch SELECT randomblob(4000) FROM n";
+    sqlx::query("CREATE TABLE scratch (b BLOB)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query(fill).execute(store.pool()).await.unwrap();
+    let file_len = || std::fs::metadata(db.path()).unwrap().len();
+    let before = file_len();
+    assert!(
+        before < 4_000_000,
+        "nothing checkpointed yet: {before} bytes"
+    );
+
+    // one call copies every frame of the WAL into the database file
+    let c = store.checkpoint_wal().await.unwrap();
+    assert!(!c.busy);
+    assert!(c.wal_frames >= 1000, "{c:?}");
+    assert_eq!(c.checkpointed_frames, c.wal_frames);
+    let after = file_len();
+    assert!(
+        after >= 4_000_000,
+        "checkpointed: {before} -> {after} bytes"
+    );
+
+    // the loop does the same while the writer is idle, until told to stop
+    sqlx::query(fill).execute(store.pool()).await.unwrap();
+    assert!(
+        file_len() < after + 1_000_000,
+        "the writer did not checkpoint"
+    );
+    store
+        .run_wal_checkpoints(
+            std::time::Duration::from_millis(20),
+            tokio::time::sleep(std::time::Duration::from_millis(300)),
+        )
+        .await;
+    assert!(file_len() >= after + 3_000_000, "checkpointed by the loop");
+}

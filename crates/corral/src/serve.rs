@@ -31,6 +31,9 @@ pub struct Bootstrap {
     pub token: Option<String>,
 }
 
+/// How often `corral serve` checkpoints its WAL.
+const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@corral.local";
 
 /// Creates the first admin, organization, project, key and token on an
@@ -223,6 +226,20 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         let _ = worker_stop.wait_for(|s| *s).await;
     }));
 
+    // the WAL is copied into the database file beside the writer, not in
+    // its commits
+    let checkpoints = {
+        let sqlite = Arc::clone(sqlite);
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            sqlite
+                .run_wal_checkpoints(WAL_CHECKPOINT_EVERY, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+
     // schedules
     let upkeep = Arc::new(corral_beat::Upkeep {
         store: store.clone(),
@@ -241,6 +258,7 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let _ = batch_task.await;
     let _ = beat.await;
     let _ = vacuum.await;
+    let _ = checkpoints.await;
     signal.abort();
     backlog.abort();
     sqlite.pool().close().await;

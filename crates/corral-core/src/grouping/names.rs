@@ -5,17 +5,34 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
-fn rules(list: &[(&str, &'static str)]) -> Vec<(Regex, &'static str)> {
-    list.iter()
-        .map(|(pattern, replacement)| (Regex::new(pattern).expect("valid pattern"), *replacement))
-        .collect()
+/// Rewriting rules applied in order, and all their patterns in one set: most
+/// names match none of them, which one pass of the set tells (the grouping
+/// profile had a search per rule and name at a tenth of the worker's time).
+struct Rules {
+    any: RegexSet,
+    each: Vec<(Regex, &'static str)>,
 }
 
-fn apply(rules: &[(Regex, &'static str)], text: &str) -> String {
+fn rules(list: &[(&str, &'static str)]) -> Rules {
+    Rules {
+        any: RegexSet::new(list.iter().map(|(pattern, _)| pattern)).expect("valid patterns"),
+        each: list
+            .iter()
+            .map(|(pattern, replacement)| {
+                (Regex::new(pattern).expect("valid pattern"), *replacement)
+            })
+            .collect(),
+    }
+}
+
+fn apply(rules: &Rules, text: &str) -> String {
     let mut out = text.to_owned();
-    for (regex, replacement) in rules {
+    if !rules.any.is_match(text) {
+        return out;
+    }
+    for (regex, replacement) in &rules.each {
         if regex.is_match(&out) {
             out = regex.replace_all(&out, *replacement).into_owned();
         }
@@ -24,7 +41,7 @@ fn apply(rules: &[(Regex, &'static str)], text: &str) -> String {
 }
 
 /// Generated parts of symbol names (functions and modules/classes).
-static SYMBOL_RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+static SYMBOL_RULES: LazyLock<Rules> = LazyLock::new(|| {
     rules(&[
         // memory addresses: `<function f at 0x7f3a…>`, JDK hidden classes
         (r"(?i)0x[0-9a-f]+", "0x?"),
@@ -68,7 +85,7 @@ static SYMBOL_RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 });
 
 /// How JavaScript engines differ in naming the same function.
-static JS_FUNCTION_RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+static JS_FUNCTION_RULES: LazyLock<Rules> = LazyLock::new(|| {
     rules(&[
         // `Object.<anonymous>`, `Module.<anonymous>`, `Anonymous function`
         (r"^(?:[\w$.]*\.)?<anonymous>$", "<anonymous>"),

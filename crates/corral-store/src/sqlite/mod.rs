@@ -38,7 +38,27 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Connections that only read (`query_only`).
     readers: SqlitePool,
+    /// One connection for [`SqliteStore::checkpoint_wal`], opened on first use.
+    checkpointer: SqlitePool,
     path: std::path::PathBuf,
+}
+
+/// WAL pages after which the writer checkpoints by itself, in its own
+/// commit: a backstop for when nobody runs [`SqliteStore::checkpoint_wal`]
+/// (the CLI) or it falls behind. SQLite's default of 1,000 pages (4 MiB)
+/// put a checkpoint, with its fsyncs, into a commit several times a second
+/// under load, while every push and digest waited for that connection.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+
+/// What one [`SqliteStore::checkpoint_wal`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Another checkpoint was running, so this one did nothing.
+    pub busy: bool,
+    /// Frames in the WAL.
+    pub wal_frames: i64,
+    /// Frames now copied into the database file.
+    pub checkpointed_frames: i64,
 }
 
 fn migrator() -> Migrator {
@@ -73,9 +93,20 @@ impl SqliteStore {
         // `corral serve` past 300 MiB under load.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().pragma("cache_size", "-16384"))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-16384")
+                    .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
+            )
             .await
             .map_err(db)?;
+        // a checkpoint reads the WAL and writes the database file: a small
+        // page cache is enough
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_lazy_with(options.clone().pragma("cache_size", "-512"));
         let readers = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options.pragma("query_only", "true"))
@@ -84,8 +115,56 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             readers,
+            checkpointer,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Copies what the WAL holds into the database file (a `PASSIVE`
+    /// checkpoint), on a connection of its own: the writer and the readers
+    /// carry on meanwhile, and the writer's commits no longer do this work
+    /// (see [`WRITER_AUTOCHECKPOINT_PAGES`]). `corral serve` calls it in a
+    /// loop ([`SqliteStore::run_wal_checkpoints`]).
+    pub async fn checkpoint_wal(&self) -> Result<WalCheckpoint, StoreError> {
+        let (busy, wal_frames, checkpointed_frames): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&self.checkpointer)
+                .await
+                .map_err(db)?;
+        Ok(WalCheckpoint {
+            busy: busy != 0,
+            wal_frames,
+            checkpointed_frames,
+        })
+    }
+
+    /// Checkpoints the WAL every `every` until `stop` resolves, then closes
+    /// the checkpointing connection. A failed checkpoint is logged and tried
+    /// again next time (the writer's own checkpoint is the backstop).
+    pub async fn run_wal_checkpoints(
+        &self,
+        every: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut stop = std::pin::pin!(stop);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {}
+            }
+            let started = std::time::Instant::now();
+            match self.checkpoint_wal().await {
+                Ok(c) => {
+                    metrics::histogram!("corral_sqlite_checkpoint_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::gauge!("corral_sqlite_wal_frames").set(c.wal_frames as f64);
+                }
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            }
+        }
+        self.checkpointer.close().await;
     }
 
     /// The database file.
