@@ -424,7 +424,8 @@ fn default_replicas() -> i32 {
 }
 
 fn default_concurrency() -> i32 {
-    256
+    // corral-worker's own default (worker.concurrency)
+    1024
 }
 
 fn default_service_port() -> i32 {
@@ -793,7 +794,7 @@ mod tests {
         assert_eq!(spec.retention_days, 30);
         assert_eq!(spec.web.replicas, 2);
         assert_eq!(spec.worker.replicas, 2);
-        assert_eq!(spec.worker.concurrency, 256);
+        assert_eq!(spec.worker.concurrency, 1024);
         assert_eq!(spec.web.service.port, 80);
         assert_eq!(spec.web.service.type_, ServiceType::ClusterIP);
         assert!(!spec.web.ingress.enabled);

@@ -316,7 +316,7 @@ fn the_hpa_owns_the_worker_count() {
         worker.get("replicas").is_none(),
         "spec.worker.replicas must not be rendered with an HPA: {worker}"
     );
-    assert_eq!(worker["concurrency"], 256, "the chart default");
+    assert_eq!(worker["concurrency"], 1024, "the chart default");
     let objects = rendered.objects();
     let hpa = find(&objects, "HorizontalPodAutoscaler", "corral-worker");
     assert_eq!(hpa["apiVersion"], "autoscaling/v2");
