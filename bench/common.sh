@@ -338,11 +338,24 @@ PY
 }
 
 # loadgen NAME ARGS...: runs corral-loadgen with --json into $BENCH_WORK/NAME.json; keeps it.
+# With LOADGEN_CPU_FILE set, writes the load generator's CPU seconds (user + system, from
+# getrusage once it has exited) to that file.
+LOADGEN_CPU_FILE=""
 loadgen() {
     local name=$1
     shift
     log "loadgen $name: $*"
-    "$BIN/corral-loadgen" --json "$@" >"$BENCH_WORK/$name.json" 2>"$BENCH_WORK/$name.err" || {
+    local wrap=()
+    if [ -n "$LOADGEN_CPU_FILE" ]; then
+        wrap=(python3 -c '
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    f.write("%.6f\n" % (r.ru_utime + r.ru_stime))
+sys.exit(code)' "$LOADGEN_CPU_FILE")
+    fi
+    "${wrap[@]}" "$BIN/corral-loadgen" --json "$@" >"$BENCH_WORK/$name.json" 2>"$BENCH_WORK/$name.err" || {
         cat "$BENCH_WORK/$name.err" >&2
         die "corral-loadgen failed ($name)"
     }
@@ -359,7 +372,9 @@ BENCH_DROP_DB=""
 # servers if both are set; otherwise `cargo xtask services` (throwaway servers on free ports,
 # stopped when this script exits).
 start_services() {
+    local throwaway=""
     if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+        throwaway=1
         log "starting throwaway PostgreSQL and Redis (cargo xtask services)"
         (cd "$REPO_ROOT" && cargo build --quiet -p xtask) >&2
         start_bg xtask-services "$CARGO_TARGET_DIR/debug/xtask" services
@@ -385,7 +400,9 @@ start_services() {
     db="corral_bench_$(date +%s)_$$"
     psql "$BENCH_ADMIN_DB_URL" -qAt -c "CREATE DATABASE $db" >/dev/null ||
         die "could not create database $db"
-    BENCH_DROP_DB=$db
+    # a throwaway server goes away with everything in it (and is stopped before the cleanup
+    # could drop the database); a server of the environment keeps what is not dropped
+    [ -n "$throwaway" ] || BENCH_DROP_DB=$db
     DATABASE_URL=$(python3 -c '
 import sys, urllib.parse as u
 p = u.urlsplit(sys.argv[1])
