@@ -85,7 +85,7 @@ pub async fn redis_connection(url: &str) -> Result<ConnectionManager, QueueError
 
 /// Pushes jobs onto apalis' Redis queue in apalis' own layout (payload in
 /// the data hash, metadata hash per task, id on the pending list), in one
-/// MULTI/EXEC transaction.
+/// script call.
 ///
 /// apalis' own push puts every task in its *scheduled* set, due at once,
 /// and its fetch moves all due tasks to the pending list with a single Lua
@@ -98,59 +98,46 @@ async fn redis_push(
     config: &apalis_redis::Config,
     jobs: &[IngestJob],
 ) -> Result<(), String> {
-    // One MULTI/EXEC transaction of plain commands, not a script: a script
-    // copies every payload into a Lua string and back (a Redis profile of
-    // the ingest benchmark had the script at twice the CPU of these
-    // commands). The ids are new ULIDs, so nothing is overwritten.
-    let ids: Vec<String> = jobs
-        .iter()
-        .map(|_| ulid::Ulid::generate().to_string())
-        .collect();
-    let mut data = redis::cmd("HSET");
-    data.arg(config.job_data_hash());
-    for (id, job) in ids.iter().zip(jobs) {
-        data.arg(id).arg(JsonArg(job));
+    let script = redis::Script::new(
+        r"
+        local pushed = 0
+        for i = 2, #ARGV, 2 do
+            local id = ARGV[i]
+            if redis.call('HSETNX', KEYS[1], id, ARGV[i + 1]) == 1 then
+                redis.call('HSET', KEYS[4] .. ':' .. id, 'attempts', 0,
+                    'max_attempts', ARGV[1], 'status', 'Pending', 'idempotency_key', '')
+                redis.call('RPUSH', KEYS[2], id)
+                pushed = pushed + 1
+            end
+        end
+        if pushed > 0 then
+            redis.call('DEL', KEYS[3])
+            redis.call('LPUSH', KEYS[3], 1)
+        end
+        return pushed
+        ",
+    );
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(config.job_data_hash())
+        .key(config.active_jobs_list())
+        .key(config.signal_list())
+        .key(config.job_meta_hash())
+        // what apalis writes when a task sets none; our retries are counted
+        // by the worker (worker.max_attempts), not by this
+        .arg(APALIS_MAX_ATTEMPTS);
+    for job in jobs {
+        let payload = serde_json::to_vec(job).map_err(|e| e.to_string())?;
+        invocation
+            .arg(ulid::Ulid::generate().to_string())
+            .arg(payload);
     }
-    let mut pipe = redis::pipe();
-    pipe.atomic().add_command(data).ignore();
-    let meta = config.job_meta_hash();
-    let max_attempts = APALIS_MAX_ATTEMPTS.to_string();
-    for id in &ids {
-        // what apalis' own push writes for a task
-        pipe.hset_multiple(
-            format!("{meta}:{id}"),
-            &[
-                ("attempts", "0"),
-                // apalis' default; our retries are counted by the worker
-                // (worker.max_attempts), not by this
-                ("max_attempts", max_attempts.as_str()),
-                ("status", "Pending"),
-                ("idempotency_key", ""),
-            ],
-        )
-        .ignore();
-    }
-    pipe.rpush(config.active_jobs_list(), &ids).ignore();
-    pipe.del(config.signal_list()).ignore();
-    pipe.lpush(config.signal_list(), 1).ignore();
-    pipe.query_async::<()>(conn)
+    let _pushed: u64 = invocation
+        .invoke_async(conn)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
-
-/// A job as one Redis argument: its JSON written straight into the
-/// command's buffer.
-struct JsonArg<'a>(&'a IngestJob);
-
-impl redis::ToRedisArgs for JsonArg<'_> {
-    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
-        // serializing the job cannot fail: its maps have string keys and
-        // its payloads are JSON text
-        let _ = serde_json::to_writer(out.writer_for_next_arg(), self.0);
-    }
-}
-
-impl redis::ToSingleRedisArg for JsonArg<'_> {}
 
 /// apalis' default `max_attempts` for a task.
 const APALIS_MAX_ATTEMPTS: u32 = 25;
@@ -410,12 +397,12 @@ impl JobQueue {
     }
 
     /// Enqueues a job; when this returns `Ok` the job is durably stored
-    /// (the Redis transaction ran / the SQLite transaction committed).
+    /// (the Redis script ran / the SQLite transaction committed).
     pub async fn push(&self, job: IngestJob) -> Result<(), QueueError> {
         self.push_bulk(vec![job]).await
     }
 
-    /// Enqueues jobs in one operation: one Redis transaction or one SQLite
+    /// Enqueues jobs in one operation: one Redis script call or one SQLite
     /// transaction, so all of them are stored or none.
     pub async fn push_bulk(&self, jobs: Vec<IngestJob>) -> Result<(), QueueError> {
         if jobs.is_empty() {
