@@ -127,3 +127,64 @@ async fn due_retries_are_moved_in_bounded_steps_and_a_dead_worker_comes_back() {
     worker.stop().await;
     env.cleanup().await;
 }
+
+/// A push Redis refuses is an error, and leaves nothing behind: no id on
+/// the pending list, no metadata, no signal. (Redis does not roll a
+/// MULTI/EXEC back when a command in it fails; a push built that way once
+/// published ids without payloads and reported success.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_is_an_error_and_publishes_nothing() {
+    let env = Env::new(Shape::RedisPg).await;
+    let JobQueue::Redis { config, .. } = &env.queue else {
+        unreachable!("a Redis queue")
+    };
+    let mut conn = env.redis.clone().expect("redis");
+    // the payload hash is a string: its HSET fails with WRONGTYPE
+    let _: () = redis::cmd("SET")
+        .arg(config.job_data_hash())
+        .arg("not a hash")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let jobs: Vec<IngestJob> = (0..3).map(|_| env.job(Uuid::new_v4(), "refused")).collect();
+    let err = env
+        .queue
+        .push_bulk(jobs)
+        .await
+        .expect_err("a push into a broken queue fails");
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    let pending: u64 = redis::cmd("LLEN")
+        .arg(config.active_jobs_list())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let signal: u64 = redis::cmd("LLEN")
+        .arg(config.signal_list())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let meta: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", config.job_meta_hash()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((pending, signal, meta), (0, 0, Vec::<String>::new()));
+
+    // once the hash is back, the same queue takes pushes again
+    let _: () = redis::cmd("DEL")
+        .arg(config.job_data_hash())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    env.queue
+        .push(env.job(Uuid::new_v4(), "accepted"))
+        .await
+        .expect("push");
+    let pending: u64 = redis::cmd("LLEN")
+        .arg(config.active_jobs_list())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending, 1);
+    env.cleanup().await;
+}
