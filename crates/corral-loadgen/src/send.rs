@@ -155,12 +155,25 @@ impl Tally {
     }
 }
 
+/// The load's HTTP client: hyper's own pooled HTTP/1 client, which is what
+/// reqwest wraps, without reqwest's per-request work (its URL type, its
+/// header map and redirect policy, a boxed future per request). The load
+/// generator shares the cores with the servers it measures, so what it
+/// spends per request is taken from them.
+type LoadClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// How long one request may take, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Shared {
-    client: reqwest::Client,
+    client: LoadClient,
     /// Parsed once: parsing the URL and the header names and values for
     /// every request was a tenth of the load generator's own CPU.
-    url: reqwest::Url,
-    headers: reqwest::header::HeaderMap,
+    uri: http::Uri,
+    headers: http::HeaderMap,
     templates: Vec<Template>,
     gzip: bool,
     issued: AtomicU64,
@@ -197,26 +210,29 @@ impl Shared {
     }
 
     async fn send(&self, i: u64) -> Outcome {
-        let body = self.body(i);
-        let request = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone());
+        use http_body_util::BodyExt as _;
+        let mut request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(
+            self.body(i),
+        )));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
         let started = Instant::now();
-        let result = request.body(body).send().await;
-        match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let retry_after = response.headers().contains_key("retry-after");
-                // read the body so the connection can be reused
-                let _ = response.bytes().await;
-                Outcome::Answered {
-                    status,
-                    retry_after,
-                    micros: started.elapsed().as_micros().clamp(1, 60_000_000) as u64,
-                }
-            }
-            Err(_) => Outcome::TransportError,
+        let exchange = async {
+            let response = self.client.request(request).await.ok()?;
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
+            // read the body so the connection can be reused
+            response.into_body().collect().await.ok()?;
+            Some((status, retry_after))
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(Some((status, retry_after))) => Outcome::Answered {
+                status,
+                retry_after,
+                micros: started.elapsed().as_micros().clamp(1, 60_000_000) as u64,
+            },
+            Ok(None) | Err(_) => Outcome::TransportError,
         }
     }
 }
@@ -240,7 +256,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .map(|g| template(g, options.frames, options.event_bytes, &options.dsn))
         .collect();
     let event_bytes = templates.iter().map(|t| t.bytes.len()).sum::<usize>() / templates.len();
-    let mut headers = reqwest::header::HeaderMap::new();
+    let mut headers = http::HeaderMap::new();
     headers.insert(
         "x-sentry-auth",
         format!(
@@ -252,18 +268,29 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .context("the DSN's key does not fit in a header")?,
     );
     headers.insert(
-        reqwest::header::CONTENT_TYPE,
-        reqwest::header::HeaderValue::from_static("application/x-sentry-envelope"),
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-sentry-envelope"),
     );
     if options.gzip {
         headers.insert(
-            reqwest::header::CONTENT_ENCODING,
-            reqwest::header::HeaderValue::from_static("gzip"),
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
         );
     }
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    let load_client = hyper_util::client::legacy::Client::builder(
+        hyper_util::rt::TokioExecutor::new(),
+    )
+    .pool_max_idle_per_host(options.concurrency)
+    .build(connector);
     let shared = Arc::new(Shared {
-        client: client.clone(),
-        url: reqwest::Url::parse(&dsn.envelope_url()).context("the DSN's envelope URL")?,
+        client: load_client,
+        uri: dsn
+            .envelope_url()
+            .parse()
+            .context("the DSN's envelope URL")?,
         headers,
         templates,
         gzip: options.gzip,
