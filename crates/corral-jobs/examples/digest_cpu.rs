@@ -30,7 +30,7 @@ fn main() {
                 Utc::now(),
                 vec![JobItem::Event {
                     event_id: uuid::Uuid::new_v4(),
-                    payload: event.to_string(),
+                    payload: corral_jobs::Payload::parsed_json(event.to_string()),
                 }],
             )
         })

@@ -33,51 +33,42 @@ pub enum JobItem {
     /// id wins over the payload's; one was generated when neither had it).
     Event {
         event_id: Uuid,
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// A performance transaction; stored as an event of type transaction.
     Transaction {
         event_id: Uuid,
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// An event made from a browser security (CSP) report.
     Security {
         event_id: Uuid,
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// An attachment already written to disk by ingest.
     Attachment(AttachmentRef),
     /// A single `session` update.
     Session {
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// Pre-aggregated `sessions`.
     Sessions {
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     ClientReport {
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     CheckIn {
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// Old-style `user_report` (name, email, comments for an event).
     UserReport {
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
     /// The newer `feedback` item: an event with a `contexts.feedback`.
     Feedback {
         event_id: Uuid,
-        #[serde(serialize_with = "embedded_json::serialize")]
-        payload: String,
+        payload: Payload,
     },
 }
 
@@ -91,7 +82,7 @@ struct ItemFields {
     kind: String,
     event_id: Option<Uuid>,
     #[serde(default, deserialize_with = "embedded_json::deserialize")]
-    payload: Option<String>,
+    payload: Option<Payload>,
     name: Option<String>,
     content_type: Option<String>,
     attachment_type: Option<String>,
@@ -151,6 +142,83 @@ impl TryFrom<ItemFields> for JobItem {
     }
 }
 
+/// An item's JSON payload, as text, and whether that text is known to be
+/// one JSON value (not a string) with nothing around it.
+///
+/// Known, it is written into the job's JSON as itself without another
+/// look; unknown, it is checked when the job is written (see
+/// [`embedded_json`]). Ingest has parsed every event payload before it
+/// builds the job, so a second parse to write it was a second full scan of
+/// every ~5 KB event on the ingest path.
+#[derive(Clone, Debug, Default)]
+pub struct Payload {
+    text: String,
+    json: bool,
+}
+
+impl Payload {
+    /// Text of any shape; checked when the job is written.
+    pub fn new(text: String) -> Self {
+        Payload { text, json: false }
+    }
+
+    /// Text the caller has parsed as exactly one JSON object or array: it
+    /// starts with `{` or `[` and ends with the matching bracket. Debug
+    /// builds check it.
+    pub fn parsed_json(text: String) -> Self {
+        debug_assert!(
+            embedded_json::embeddable(&text).is_some(),
+            "not exactly one JSON object or array: {text:?}"
+        );
+        Payload { text, json: true }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_string(self) -> String {
+        self.text
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Equal when the texts are (what is known about them is not compared).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<String> for Payload {
+    fn from(text: String) -> Self {
+        Payload::new(text)
+    }
+}
+
+impl From<&str> for Payload {
+    fn from(text: &str) -> Self {
+        Payload::new(text.to_owned())
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.json {
+            embedded_json::Parsed(&self.text).serialize(serializer)
+        } else {
+            embedded_json::serialize(&self.text, serializer)
+        }
+    }
+}
+
 /// How a payload travels in the job's JSON: a JSON object or array is written
 /// as itself, anything else as a string; both read back as the same text.
 ///
@@ -165,7 +233,7 @@ mod embedded_json {
 
     /// Embedded as JSON only when the value is exactly the text, with no
     /// whitespace around it (which the raw value would not keep).
-    fn embeddable(text: &str) -> Option<&RawValue> {
+    pub(super) fn embeddable(text: &str) -> Option<&RawValue> {
         let bytes = text.as_bytes();
         match (bytes.first(), bytes.last()) {
             (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
@@ -182,20 +250,43 @@ mod embedded_json {
         }
     }
 
+    /// Text known to be one JSON value, written as itself without being
+    /// parsed again: through serde_json's raw value protocol (the name under
+    /// which its `RawValue` serializes itself, a string field of a struct of
+    /// that name). `payload_known_to_be_json_is_written_as_itself` in the
+    /// tests fails if serde_json ever changes it.
+    pub(super) struct Parsed<'a>(pub &'a str);
+
+    const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+    impl Serialize for Parsed<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct as _;
+            let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+            raw.serialize_field(RAW_VALUE_TOKEN, self.0)?;
+            raw.end()
+        }
+    }
+
     /// Items without a payload (attachments) have none.
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<String>, D::Error> {
+    ) -> Result<Option<super::Payload>, D::Error> {
         let Some(raw) = Option::<Box<RawValue>>::deserialize(deserializer)? else {
             return Ok(None);
         };
         if raw.get().starts_with('"') {
             // a job written before payloads were embedded
             serde_json::from_str(raw.get())
-                .map(Some)
+                .map(|text| Some(super::Payload::new(text)))
                 .map_err(D::Error::custom)
         } else {
-            Ok(Some(Box::<str>::from(raw).into_string()))
+            // serde_json has just parsed it: one JSON value, without the
+            // whitespace around it
+            Ok(Some(super::Payload {
+                text: Box::<str>::from(raw).into_string(),
+                json: true,
+            }))
         }
     }
 }
@@ -269,6 +360,28 @@ mod tests {
         assert!(text.contains(r#""payload":{"message":"hi"}"#), "{text}");
     }
 
+    #[test]
+    fn payload_known_to_be_json_is_written_as_itself() {
+        let text = r#"{"message":"h\u00e9 \"quoted\"","n":[1,2.5,null]}"#;
+        let job = IngestJob::new(
+            7,
+            Utc::now(),
+            vec![JobItem::Event {
+                event_id: Uuid::new_v4(),
+                payload: Payload::parsed_json(text.to_owned()),
+            }],
+        );
+        let written = serde_json::to_string(&job).unwrap();
+        assert!(
+            written.contains(&format!(r#""payload":{text}}}"#)),
+            "{written}"
+        );
+        let back: IngestJob = serde_json::from_str(&written).unwrap();
+        assert_eq!(back, job);
+        // and what was read back is known to be JSON too: written the same
+        assert_eq!(serde_json::to_string(&back).unwrap(), written);
+    }
+
     fn event_with(payload: &str) -> IngestJob {
         IngestJob::new(
             7,
@@ -312,7 +425,7 @@ mod tests {
     #[test]
     fn every_item_kind_round_trips() {
         let id = Uuid::new_v4();
-        let p = || r#"{"k":[1,"two",{"three":null}]}"#.to_owned();
+        let p = || Payload::from(r#"{"k":[1,"two",{"three":null}]}"#);
         let items = vec![
             JobItem::Event {
                 event_id: id,
@@ -385,7 +498,7 @@ mod tests {
         let JobItem::Event { payload, .. } = &job.items[0] else {
             panic!("not an event: {job:?}");
         };
-        assert_eq!(payload, r#"{"message":"hi \"there\""}"#);
+        assert_eq!(payload.as_str(), r#"{"message":"hi \"there\""}"#);
         // and the same job written now reads back the same
         let again: IngestJob = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
         assert_eq!(again, job);

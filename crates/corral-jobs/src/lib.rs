@@ -18,5 +18,5 @@ pub mod worker;
 pub use batch::{BatchError, Batcher};
 pub use enqueue::Enqueuer;
 pub use handler::{Disposition, JobContext, JobError, JobReport, disposition, process, run_job};
-pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem};
+pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem, Payload};
 pub use queue::{JobQueue, QueueDepth, QueueError, redis_connection};

@@ -211,9 +211,8 @@ impl Shared {
 
     async fn send(&self, i: u64) -> Outcome {
         use http_body_util::BodyExt as _;
-        let mut request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(
-            self.body(i),
-        )));
+        let mut request =
+            http::Request::new(http_body_util::Full::new(bytes::Bytes::from(self.body(i))));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
@@ -280,11 +279,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let load_client = hyper_util::client::legacy::Client::builder(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .pool_max_idle_per_host(options.concurrency)
-    .build(connector);
+    let load_client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(options.concurrency)
+            .build(connector);
     let shared = Arc::new(Shared {
         client: load_client,
         uri: dsn

@@ -425,7 +425,9 @@ async fn serve_moves_jobs_from_a_separate_queue_file() {
             chrono::Utc::now(),
             vec![JobItem::Event {
                 event_id,
-                payload: serde_json::json!({"message": "queued before the upgrade"}).to_string(),
+                payload: serde_json::json!({"message": "queued before the upgrade"})
+                    .to_string()
+                    .into(),
             }],
         ))
         .await

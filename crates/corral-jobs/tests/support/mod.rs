@@ -134,7 +134,9 @@ impl Env {
             at,
             vec![JobItem::Event {
                 event_id,
-                payload: serde_json::json!({ "message": message, "level": "error" }).to_string(),
+                payload: serde_json::json!({ "message": message, "level": "error" })
+                    .to_string()
+                    .into(),
             }],
         )
     }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use corral_core::model::ProjectId;
 use corral_core::quota::{QuotaDecision, counters_for};
-use corral_jobs::{AttachmentRef, IngestJob, JobItem};
+use corral_jobs::{AttachmentRef, IngestJob, JobItem, Payload};
 use corral_protocol::{AuthError, AuthHeaders, Envelope, ItemType, parse_event_id, resolve_auth};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -162,6 +162,17 @@ fn peek_event(payload: &[u8]) -> Result<EventPeek, IngestError> {
         .map_err(|e| IngestError::InvalidEvent(format!("not a JSON object: {e}")))
 }
 
+/// An event payload that [`peek_event`] has parsed, as the job's text: known
+/// to be one JSON object when nothing surrounds its braces, so writing the
+/// job does not parse it again.
+fn event_payload(text: String) -> Payload {
+    if text.starts_with('{') && text.ends_with('}') {
+        Payload::parsed_json(text)
+    } else {
+        Payload::new(text)
+    }
+}
+
 fn json_text(payload: &[u8], what: &str) -> Result<String, IngestError> {
     String::from_utf8(payload.to_vec())
         .map_err(|_| IngestError::InvalidEvent(format!("{what} is not UTF-8")))
@@ -217,7 +228,7 @@ fn envelope_items(
                             .and_then(parse_event_id)
                     })
                     .unwrap_or_else(Uuid::new_v4);
-                let text = json_text(payload, what)?;
+                let text = event_payload(json_text(payload, what)?);
                 let is_transaction = matches!(item.headers.ty, ItemType::Transaction)
                     || peek.ty.as_ref().and_then(Value::as_str) == Some("transaction");
                 accepted.items.push(match item.headers.ty {
@@ -244,7 +255,10 @@ fn envelope_items(
                 for (event_id, payload) in security_events(payload)? {
                     accepted.quantity += 1;
                     accepted.event_id.get_or_insert(event_id);
-                    accepted.items.push(JobItem::Security { event_id, payload });
+                    accepted.items.push(JobItem::Security {
+                        event_id,
+                        payload: payload.into(),
+                    });
                 }
             }
             ItemType::Attachment => {
@@ -287,24 +301,34 @@ fn envelope_items(
                 }
                 if let Some(text) = small_json_object(state, payload) {
                     accepted.items.push(match item.headers.ty {
-                        ItemType::Session => JobItem::Session { payload: text },
-                        _ => JobItem::Sessions { payload: text },
+                        ItemType::Session => JobItem::Session {
+                            payload: text.into(),
+                        },
+                        _ => JobItem::Sessions {
+                            payload: text.into(),
+                        },
                     });
                 }
             }
             ItemType::ClientReport => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::ClientReport { payload: text });
+                    accepted.items.push(JobItem::ClientReport {
+                        payload: text.into(),
+                    });
                 }
             }
             ItemType::CheckIn => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::CheckIn { payload: text });
+                    accepted.items.push(JobItem::CheckIn {
+                        payload: text.into(),
+                    });
                 }
             }
             ItemType::UserReport => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::UserReport { payload: text });
+                    accepted.items.push(JobItem::UserReport {
+                        payload: text.into(),
+                    });
                 }
             }
             // unknown and unhandled types are skipped, never an error
@@ -569,7 +593,7 @@ async fn store(
         .and_then(Value::as_str)
         .and_then(parse_event_id)
         .unwrap_or_else(Uuid::new_v4);
-    let payload = json_text(&bytes, "event")?;
+    let payload = event_payload(json_text(&bytes, "event")?);
     let item = if peek.ty.as_ref().and_then(Value::as_str) == Some("transaction") {
         JobItem::Transaction { event_id, payload }
     } else {
@@ -624,7 +648,10 @@ async fn security(
         event_id: events.first().map(|e| e.0),
         items: events
             .into_iter()
-            .map(|(event_id, payload)| JobItem::Security { event_id, payload })
+            .map(|(event_id, payload)| JobItem::Security {
+                event_id,
+                payload: payload.into(),
+            })
             .collect(),
         attachments: Vec::new(),
     };
