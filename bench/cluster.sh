@@ -16,6 +16,8 @@
 #     and the ingest memory budget is the default (256 MiB). Peak RSS per process (VmHWM),
 #     refusals (429/503 with Retry-After), loss, and the drain time after the load stops.
 #
+# Before each phase the script waits (at most 60 s) until the machine is quiet, so what the
+# previous phase left running (PostgreSQL's autovacuum and checkpoint) is not measured.
 # Every phase starts fresh web and worker processes (so VmHWM is the phase's own peak); beat
 # runs throughout. One project without quotas. PostgreSQL and Redis: DATABASE_URL and
 # REDIS_URL if both are set, otherwise throwaway servers from `cargo xtask services`.
@@ -51,6 +53,7 @@ start_cluster_process corral-web web-a "$WEB_PORT" CORRAL_QUEUE__NAME="$QUEUE_A"
 WEB_PID=$BG_PID
 start_cluster_process corral-worker worker-a "$WORKER_PORT" CORRAL_QUEUE__NAME="$QUEUE_A"
 WORKER_PID=$BG_PID
+wait_quiet "(a)"
 loadgen e2e --dsn "$DSN" --duration "$E2E_SECONDS" --concurrency "$E2E_CONCURRENCY" \
     --api-token "$API_TOKEN" --org "$ORG" --project "$PROJECT" --wait "$DRAIN_WAIT"
 A=$BENCH_WORK/e2e.json
@@ -64,6 +67,7 @@ QUEUE_B=bench-ingest-$RUN_ID
 start_cluster_process corral-web web-b "$WEB_PORT" CORRAL_QUEUE__NAME="$QUEUE_B" \
     CORRAL_QUEUE__MAX_DEPTH="$INGEST_MAX_DEPTH"
 WEB_PID=$BG_PID
+wait_quiet "(b)"
 loadgen ingest --dsn "$DSN" --duration "$INGEST_SECONDS" --concurrency 64
 B=$BENCH_WORK/ingest.json
 B_WEB_HWM=$(mem_kib "$WEB_PID" VmHWM)
@@ -80,6 +84,7 @@ start_cluster_process corral-web web-c "$WEB_PORT" CORRAL_QUEUE__NAME="$QUEUE_C"
 WEB_PID=$BG_PID
 start_cluster_process corral-worker worker-c "$WORKER_PORT" CORRAL_QUEUE__NAME="$QUEUE_C"
 WORKER_PID=$BG_PID
+wait_quiet "(c)"
 loadgen overload --dsn "$DSN" --duration "$OVERLOAD_SECONDS" --rate "$RATE" --concurrency 512 \
     --api-token "$API_TOKEN" --org "$ORG" --project "$PROJECT" --wait "$DRAIN_WAIT"
 C=$BENCH_WORK/overload.json
@@ -138,4 +143,5 @@ row "" "drain after the load stopped, s" "$(jget "$C" end_to_end.drain_seconds)"
 row "" "queue backlog after the drain" "$C_QUEUE_AFTER" "0" "$(check "$C_QUEUE_AFTER" -eq 0)"
 note "(c) refuses through CORRAL_QUEUE__MAX_DEPTH=$OVERLOAD_MAX_DEPTH (503 + Retry-After once the backlog reaches it) and the default ingest memory budget; capacity for the offered rate is the end-to-end rate of (a)."
 note "Load: corral-loadgen, ~5 KB events with 15 frames over 50 groups, on the same 2 cores as the servers. Logs at CORRAL_LOG_LEVEL=$CORRAL_LOG_LEVEL. Raw reports: $BENCH_RESULTS/cluster-$BENCH_STAMP-*.json"
+note "Quiet machine before each phase: $(IFS=";"; echo "${BENCH_QUIET[*]}" | sed "s/;/; /g")."
 print_table

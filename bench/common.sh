@@ -48,6 +48,7 @@ BENCH_ROWS=()
 # Named loadgen reports (JSON files) that go into the JSON output.
 BENCH_REPORTS=()
 BENCH_NOTES=()
+BENCH_QUIET=()
 
 log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -151,6 +152,28 @@ stop_pid() {
         waited=$((waited + 1))
     done
     wait "$pid" 2>/dev/null || true
+}
+
+# wait_quiet PHASE: before a measured phase, waits until the machine is quiet (under
+# BENCH_QUIET_BUSY, 15, percent of all cores busy over one second), for at most
+# BENCH_QUIET_WAIT (60) seconds, so work left from the previous phase (PostgreSQL's autovacuum
+# and checkpoint after hundreds of thousands of inserts, Redis giving memory back) is not
+# counted against this one. Logs how long it waited; never fails.
+wait_quiet() {
+    local phase=$1 limit=${BENCH_QUIET_WAIT:-60} busy_max=${BENCH_QUIET_BUSY:-15} start=$SECONDS busy=100
+    while [ $((SECONDS - start)) -lt "$limit" ]; do
+        busy=$(python3 -c '
+import time
+def snap():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+t0, i0 = snap(); time.sleep(1); t1, i1 = snap()
+print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))')
+        [ "$busy" -lt "$busy_max" ] && break
+    done
+    log "$phase: machine ${busy}% busy after waiting $((SECONDS - start))s for it to be quiet"
+    BENCH_QUIET+=("$phase: waited $((SECONDS - start)) s, ${busy}% busy at the start")
 }
 
 # wait_ready URL PID NAME [SECONDS]: until URL answers 200, or fail if PID exits or time runs out.
