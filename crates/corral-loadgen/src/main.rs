@@ -18,10 +18,13 @@ struct Args {
     /// The DSN to send to (loopback only).
     #[arg(long, env = "SENTRY_DSN")]
     dsn: String,
-    /// Requests in flight at most.
+    /// Requests in flight at most. Without --rate, each of these connections
+    /// sends its next request when the last is answered, and after a 429 or
+    /// 503 with Retry-After first waits that long, as an SDK does.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// A fixed rate (requests per second) instead of as fast as possible.
+    /// A fixed rate (requests per second) instead of as fast as possible;
+    /// refusals do not slow it (the offered load of an overload test).
     #[arg(long)]
     rate: Option<f64>,
     /// How many events to send.

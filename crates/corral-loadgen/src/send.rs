@@ -101,8 +101,8 @@ fn validate(options: &Options) -> anyhow::Result<corral_protocol::Dsn> {
 enum Outcome {
     Answered {
         status: u16,
-        /// The answer carried `Retry-After`.
-        retry_after: bool,
+        /// The answer's `Retry-After`, in seconds (zero when it is not a number).
+        retry_after: Option<Duration>,
         micros: u64,
     },
     TransportError,
@@ -135,7 +135,7 @@ impl Tally {
                 retry_after,
                 micros,
             } => {
-                if is_refusal(status) && retry_after {
+                if is_refusal(status) && retry_after.is_some() {
                     self.retry_after += 1;
                 }
                 let _ = self.latency.record(micros);
@@ -195,6 +195,14 @@ impl Shared {
         }
     }
 
+    /// `wait`, or less when a timed run ends sooner.
+    fn capped(&self, wait: Duration) -> Duration {
+        match self.load {
+            Load::Count(_) => wait,
+            Load::Duration(d) => wait.min(d.saturating_sub(self.started.elapsed())),
+        }
+    }
+
     fn body(&self, i: u64) -> Vec<u8> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut id_bytes = [0u8; 32];
@@ -220,7 +228,13 @@ impl Shared {
         let exchange = async {
             let response = self.client.request(request).await.ok()?;
             let status = response.status().as_u16();
-            let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
+            let retry_after = response.headers().get(http::header::RETRY_AFTER).map(|v| {
+                v.to_str()
+                    .ok()
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map_or(Duration::ZERO, |s| Duration::from_secs_f64(s.min(60.0)))
+            });
             // read the body so the connection can be reused
             response.into_body().collect().await.ok()?;
             Some((status, retry_after))
@@ -362,7 +376,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 }
 
 /// `concurrency` senders, each sending its next request when the last one
-/// is answered.
+/// is answered; refused (429/503) with `Retry-After`, a sender waits that
+/// long first (at most 60 s, never past the end of a timed run), as an SDK
+/// does. Without the wait, a closed loop that fills the queue to its limit
+/// turns into a storm of refusals that takes the CPU the digest needs.
 async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
@@ -370,7 +387,19 @@ async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
             while let Some(i) = shared.next() {
-                tally.record(shared.send(i).await);
+                let outcome = shared.send(i).await;
+                let wait = match &outcome {
+                    Outcome::Answered {
+                        status,
+                        retry_after: Some(wait),
+                        ..
+                    } if is_refusal(*status) => Some(*wait),
+                    _ => None,
+                };
+                tally.record(outcome);
+                if let Some(wait) = wait {
+                    tokio::time::sleep(shared.capped(wait)).await;
+                }
             }
             tally
         }));
