@@ -6,7 +6,8 @@
 #
 # (a) end to end: a closed loop of BENCH_E2E_CONCURRENCY (32) connections for
 #     BENCH_E2E_SECONDS (60); end-to-end/s counts events digested into issues from the first
-#     send to the last digest; every accepted event must be stored. BENCH_E2E_RATE=N offers
+#     send to the last digest; every accepted event must be stored. A connection refused with
+#     Retry-After waits that long first, as an SDK does. BENCH_E2E_RATE=N offers
 #     N requests/s instead (at most BENCH_E2E_CONCURRENCY in flight): whether the cluster keeps
 #     up with that rate for the whole run, where the closed loop finds the most it digests
 #     while ingest takes all the CPU it can.
@@ -58,7 +59,8 @@ WEB_PID=$BG_PID
 start_cluster_process corral-worker worker-a "$WORKER_PORT" CORRAL_QUEUE__NAME="$QUEUE_A"
 WORKER_PID=$BG_PID
 wait_quiet "(a)"
-E2E_RATE_ARGS=()
+# a closed loop waits out Retry-After as SDKs do; a fixed rate does not
+E2E_RATE_ARGS=(--wait-retry-after)
 E2E_LABEL="(a) end to end, ${E2E_SECONDS}s, $E2E_CONCURRENCY conns"
 if [ -n "$E2E_RATE" ]; then
     E2E_RATE_ARGS=(--rate "$E2E_RATE")

@@ -19,10 +19,15 @@ struct Args {
     #[arg(long, env = "SENTRY_DSN")]
     dsn: String,
     /// Requests in flight at most. Without --rate, each of these connections
-    /// sends its next request when the last is answered, and after a 429 or
-    /// 503 with Retry-After first waits that long, as an SDK does.
+    /// sends its next request when the last is answered.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// In the closed loop, a connection refused with 429/503 and Retry-After
+    /// waits that long (at most 60 s, never past the end of a --duration
+    /// run) before its next request, as an SDK stops sending. Without it the
+    /// next request follows at once.
+    #[arg(long, conflicts_with = "rate")]
+    wait_retry_after: bool,
     /// A fixed rate (requests per second) instead of as fast as possible;
     /// refusals do not slow it (the offered load of an overload test).
     #[arg(long)]
@@ -108,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         dsn: args.dsn,
         concurrency: args.concurrency,
         rate: args.rate,
+        wait_retry_after: args.wait_retry_after,
         load,
         groups: args.groups,
         frames: args.frames,

@@ -30,6 +30,8 @@ pub struct Options {
     /// A fixed rate in requests per second; `None` sends as fast as the
     /// concurrency allows.
     pub rate: Option<f64>,
+    /// In the closed loop, wait out `Retry-After` after a refusal.
+    pub wait_retry_after: bool,
     pub load: Load,
     pub groups: usize,
     pub frames: usize,
@@ -313,7 +315,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let tally = match options.rate {
-        None => closed_loop(&shared, options.concurrency).await,
+        None => closed_loop(&shared, options.concurrency, options.wait_retry_after).await,
         Some(rate) => open_loop(&shared, options.concurrency, rate).await,
     };
     let send_seconds = started.elapsed().as_secs_f64().max(1e-9);
@@ -376,11 +378,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 }
 
 /// `concurrency` senders, each sending its next request when the last one
-/// is answered; refused (429/503) with `Retry-After`, a sender waits that
-/// long first (at most 60 s, never past the end of a timed run), as an SDK
-/// does. Without the wait, a closed loop that fills the queue to its limit
-/// turns into a storm of refusals that takes the CPU the digest needs.
-async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
+/// is answered. With `wait_retry_after`, a sender refused (429/503) with
+/// `Retry-After` waits that long first (at most 60 s, never past the end of
+/// a timed run), as an SDK stops sending; without it, a closed loop that
+/// fills the queue to its limit turns into a storm of refusals that takes
+/// the CPU the digest needs.
+async fn closed_loop(shared: &Arc<Shared>, concurrency: usize, wait_retry_after: bool) -> Tally {
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let shared = shared.clone();
@@ -393,7 +396,7 @@ async fn closed_loop(shared: &Arc<Shared>, concurrency: usize) -> Tally {
                         status,
                         retry_after: Some(wait),
                         ..
-                    } if is_refusal(*status) => Some(*wait),
+                    } if wait_retry_after && is_refusal(*status) => Some(*wait),
                     _ => None,
                 };
                 tally.record(outcome);
@@ -504,6 +507,7 @@ mod tests {
             dsn: dsn.into(),
             concurrency: 4,
             rate: None,
+            wait_retry_after: false,
             load: Load::Count(10),
             groups: 5,
             frames: 15,

@@ -13,13 +13,17 @@ const QUOTA: u64 = 40;
 const SENT: u64 = 100;
 
 fn loadgen(server: &Embedded, mode: &[&str]) -> Value {
-    let token = server.token.as_deref().expect("a bootstrap token");
     let count = SENT.to_string();
+    let mut load = vec!["--count", count.as_str()];
+    load.extend_from_slice(mode);
+    loadgen_with(server, &load)
+}
+
+fn loadgen_with(server: &Embedded, mode: &[&str]) -> Value {
+    let token = server.token.as_deref().expect("a bootstrap token");
     let mut args = vec![
         "--dsn",
         &server.dsn,
-        "--count",
-        &count,
         "--concurrency",
         "8",
         "--api-token",
@@ -99,4 +103,25 @@ async fn the_report_counts_what_the_server_did_in_both_modes() {
         "{closed}"
     );
     assert_counts(&closed, 0);
+}
+
+/// With `--wait-retry-after`, a closed-loop connection refused with
+/// `Retry-After` (the hour's quota: far longer than the run) sends nothing
+/// more until the run ends: the 8 connections are refused once each, where
+/// without the wait they would be refused as fast as the server answers.
+#[tokio::test]
+async fn the_closed_loop_waits_out_retry_after_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = QUOTA.to_string();
+    let server = Embedded::start(
+        dir.path(),
+        &[("CORRAL_QUOTAS__KEY_EVENTS_PER_HOUR", &quota)],
+    )
+    .await;
+    let report = loadgen_with(&server, &["--duration", "3", "--wait-retry-after"]);
+    assert_eq!(report["accepted"], QUOTA, "{report}");
+    assert_eq!(report["refused"], 8, "{report}");
+    assert_eq!(report["refused_with_retry_after"], 8, "{report}");
+    assert_eq!(report["sent"], QUOTA + 8, "{report}");
+    assert_eq!(report["end_to_end"]["all_stored"], true, "{report}");
 }
