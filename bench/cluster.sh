@@ -20,8 +20,9 @@
 #     and the ingest memory budget is the default (256 MiB). Peak RSS per process (VmHWM),
 #     refusals (429/503 with Retry-After), loss, and the drain time after the load stops.
 #
-# Before each phase the script waits (at most 60 s) until the machine is quiet, so what the
-# previous phase left running (PostgreSQL's autovacuum and checkpoint) is not measured.
+# Before (b) and (c) the script runs VACUUM (ANALYZE) on the benchmark database, and before
+# each phase it waits (at most 60 s) until the machine is quiet, so what the previous phase left
+# to do (PostgreSQL's autovacuum of its inserts) is not measured in the next.
 # Every phase starts fresh web and worker processes (so VmHWM is the phase's own peak); beat
 # runs throughout. One project without quotas. PostgreSQL and Redis: DATABASE_URL and
 # REDIS_URL if both are set, otherwise throwaway servers from `cargo xtask services`.
@@ -79,6 +80,7 @@ QUEUE_B=bench-ingest-$RUN_ID
 start_cluster_process corral-web web-b "$WEB_PORT" CORRAL_QUEUE__NAME="$QUEUE_B" \
     CORRAL_QUEUE__MAX_DEPTH="$INGEST_MAX_DEPTH"
 WEB_PID=$BG_PID
+settle_db "(b)"
 wait_quiet "(b)"
 loadgen ingest --dsn "$DSN" --duration "$INGEST_SECONDS" --concurrency 64
 B=$BENCH_WORK/ingest.json
@@ -96,6 +98,7 @@ start_cluster_process corral-web web-c "$WEB_PORT" CORRAL_QUEUE__NAME="$QUEUE_C"
 WEB_PID=$BG_PID
 start_cluster_process corral-worker worker-c "$WORKER_PORT" CORRAL_QUEUE__NAME="$QUEUE_C"
 WORKER_PID=$BG_PID
+settle_db "(c)"
 wait_quiet "(c)"
 loadgen overload --dsn "$DSN" --duration "$OVERLOAD_SECONDS" --rate "$RATE" --concurrency 512 \
     --api-token "$API_TOKEN" --org "$ORG" --project "$PROJECT" --wait "$DRAIN_WAIT"

@@ -176,6 +176,16 @@ print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))')
     BENCH_QUIET+=("$phase: waited $((SECONDS - start)) s, ${busy}% busy at the start")
 }
 
+# settle_db PHASE: VACUUM (ANALYZE) of the benchmark database before a measured phase, so the
+# autovacuum that the previous phase's hundreds of thousands of inserts would start (its
+# launcher wakes every minute) runs now, not in the middle of this phase. Logs how long it took.
+settle_db() {
+    local phase=$1 start=$SECONDS
+    psql "$DATABASE_URL" -qAt -c "VACUUM (ANALYZE)" >/dev/null || die "VACUUM before $phase failed"
+    log "$phase: VACUUM (ANALYZE) of the benchmark database took $((SECONDS - start))s"
+    BENCH_QUIET+=("$phase: VACUUM (ANALYZE) $((SECONDS - start)) s")
+}
+
 # wait_ready URL PID NAME [SECONDS]: until URL answers 200, or fail if PID exits or time runs out.
 wait_ready() {
     local url=$1 pid=$2 name=$3 timeout=${4:-120} start=$SECONDS
