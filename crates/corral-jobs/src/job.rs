@@ -150,7 +150,7 @@ impl TryFrom<ItemFields> for JobItem {
 /// [`embedded_json`]). Ingest has parsed every event payload before it
 /// builds the job, so a second parse to write it was a second full scan of
 /// every ~5 KB event on the ingest path.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Payload {
     text: String,
     json: bool,
@@ -175,10 +175,6 @@ impl Payload {
 
     pub fn as_str(&self) -> &str {
         &self.text
-    }
-
-    pub fn into_string(self) -> String {
-        self.text
     }
 }
 

@@ -57,6 +57,16 @@ fn loadgen_with(server: &Embedded, mode: &[&str]) -> Value {
     })
 }
 
+/// `corral serve` whose key may send [`QUOTA`] events an hour.
+async fn quota_server(dir: &tempfile::TempDir) -> Embedded {
+    let quota = QUOTA.to_string();
+    Embedded::start(
+        dir.path(),
+        &[("CORRAL_QUOTAS__KEY_EVENTS_PER_HOUR", &quota)],
+    )
+    .await
+}
+
 fn assert_counts(report: &Value, accepted: u64) {
     let refused = SENT - accepted;
     assert_eq!(report["sent"], SENT, "{report}");
@@ -83,12 +93,7 @@ fn assert_counts(report: &Value, accepted: u64) {
 #[tokio::test]
 async fn the_report_counts_what_the_server_did_in_both_modes() {
     let dir = tempfile::tempdir().unwrap();
-    let quota = QUOTA.to_string();
-    let server = Embedded::start(
-        dir.path(),
-        &[("CORRAL_QUOTAS__KEY_EVENTS_PER_HOUR", &quota)],
-    )
-    .await;
+    let server = quota_server(&dir).await;
 
     // fixed rate: the first QUOTA events are accepted, the rest refused, each
     // request counted once however the requests overlap
@@ -112,12 +117,7 @@ async fn the_report_counts_what_the_server_did_in_both_modes() {
 #[tokio::test]
 async fn the_closed_loop_waits_out_retry_after_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let quota = QUOTA.to_string();
-    let server = Embedded::start(
-        dir.path(),
-        &[("CORRAL_QUOTAS__KEY_EVENTS_PER_HOUR", &quota)],
-    )
-    .await;
+    let server = quota_server(&dir).await;
     let report = loadgen_with(&server, &["--duration", "3", "--wait-retry-after"]);
     assert_eq!(report["accepted"], QUOTA, "{report}");
     assert_eq!(report["refused"], 8, "{report}");

@@ -162,10 +162,11 @@ fn peek_event(payload: &[u8]) -> Result<EventPeek, IngestError> {
         .map_err(|e| IngestError::InvalidEvent(format!("not a JSON object: {e}")))
 }
 
-/// An event payload that [`peek_event`] has parsed, as the job's text: known
-/// to be one JSON object when nothing surrounds its braces, so writing the
-/// job does not parse it again.
-fn event_payload(text: String) -> Payload {
+/// A payload ingest has parsed as a JSON object ([`peek_event`],
+/// [`small_json_object`], or written itself), as the job's text: known to be
+/// one JSON object when nothing surrounds its braces, so writing the job does
+/// not parse it again.
+fn parsed_payload(text: String) -> Payload {
     if text.starts_with('{') && text.ends_with('}') {
         Payload::parsed_json(text)
     } else {
@@ -228,7 +229,7 @@ fn envelope_items(
                             .and_then(parse_event_id)
                     })
                     .unwrap_or_else(Uuid::new_v4);
-                let text = event_payload(json_text(payload, what)?);
+                let text = parsed_payload(json_text(payload, what)?);
                 let is_transaction = matches!(item.headers.ty, ItemType::Transaction)
                     || peek.ty.as_ref().and_then(Value::as_str) == Some("transaction");
                 accepted.items.push(match item.headers.ty {
@@ -255,10 +256,7 @@ fn envelope_items(
                 for (event_id, payload) in security_events(payload)? {
                     accepted.quantity += 1;
                     accepted.event_id.get_or_insert(event_id);
-                    accepted.items.push(JobItem::Security {
-                        event_id,
-                        payload: payload.into(),
-                    });
+                    accepted.items.push(JobItem::Security { event_id, payload });
                 }
             }
             ItemType::Attachment => {
@@ -301,34 +299,24 @@ fn envelope_items(
                 }
                 if let Some(text) = small_json_object(state, payload) {
                     accepted.items.push(match item.headers.ty {
-                        ItemType::Session => JobItem::Session {
-                            payload: text.into(),
-                        },
-                        _ => JobItem::Sessions {
-                            payload: text.into(),
-                        },
+                        ItemType::Session => JobItem::Session { payload: text },
+                        _ => JobItem::Sessions { payload: text },
                     });
                 }
             }
             ItemType::ClientReport => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::ClientReport {
-                        payload: text.into(),
-                    });
+                    accepted.items.push(JobItem::ClientReport { payload: text });
                 }
             }
             ItemType::CheckIn => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::CheckIn {
-                        payload: text.into(),
-                    });
+                    accepted.items.push(JobItem::CheckIn { payload: text });
                 }
             }
             ItemType::UserReport => {
                 if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::UserReport {
-                        payload: text.into(),
-                    });
+                    accepted.items.push(JobItem::UserReport { payload: text });
                 }
             }
             // unknown and unhandled types are skipped, never an error
@@ -343,7 +331,7 @@ fn envelope_items(
 /// A secondary item (session, report, check-in) kept as text if it is a
 /// small JSON object; otherwise it is dropped and counted, and the rest of
 /// the envelope goes on.
-fn small_json_object(state: &AppState, payload: &Bytes) -> Option<String> {
+fn small_json_object(state: &AppState, payload: &Bytes) -> Option<Payload> {
     let ok = payload.len() <= state.config.ingest.max_event_bytes
         && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
         && payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -351,11 +339,11 @@ fn small_json_object(state: &AppState, payload: &Bytes) -> Option<String> {
         metrics::counter!("corral_ingest_dropped_total", "reason" => "invalid").increment(1);
         return None;
     }
-    String::from_utf8(payload.to_vec()).ok()
+    String::from_utf8(payload.to_vec()).ok().map(parsed_payload)
 }
 
 /// Security reports as events (id, JSON text).
-fn security_events(body: &[u8]) -> Result<Vec<(Uuid, String)>, IngestError> {
+fn security_events(body: &[u8]) -> Result<Vec<(Uuid, Payload)>, IngestError> {
     let events = corral_protocol::parse_security_report(body)
         .map_err(|e| IngestError::InvalidEvent(e.to_string()))?;
     events
@@ -364,7 +352,7 @@ fn security_events(body: &[u8]) -> Result<Vec<(Uuid, String)>, IngestError> {
             let id = event.event_id.unwrap_or_else(Uuid::new_v4);
             event.event_id = Some(id);
             serde_json::to_string(&event)
-                .map(|text| (id, text))
+                .map(|text| (id, parsed_payload(text)))
                 .map_err(|e| IngestError::Internal(e.to_string()))
         })
         .collect()
@@ -593,7 +581,7 @@ async fn store(
         .and_then(Value::as_str)
         .and_then(parse_event_id)
         .unwrap_or_else(Uuid::new_v4);
-    let payload = event_payload(json_text(&bytes, "event")?);
+    let payload = parsed_payload(json_text(&bytes, "event")?);
     let item = if peek.ty.as_ref().and_then(Value::as_str) == Some("transaction") {
         JobItem::Transaction { event_id, payload }
     } else {
@@ -648,10 +636,7 @@ async fn security(
         event_id: events.first().map(|e| e.0),
         items: events
             .into_iter()
-            .map(|(event_id, payload)| JobItem::Security {
-                event_id,
-                payload: payload.into(),
-            })
+            .map(|(event_id, payload)| JobItem::Security { event_id, payload })
             .collect(),
         attachments: Vec::new(),
     };
