@@ -126,11 +126,43 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A `tracing` filter, e.g. `info,corral_web=debug`.
     pub log_level: String,
+    pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub quotas: QuotaConfig,
     pub worker: WorkerConfig,
     pub queue: QueueConfig,
     pub database: DatabaseConfig,
+}
+
+/// Connections of the HTTP server: how long a client may take, and how
+/// many connections it may hold, so slow or idle clients cannot exhaust the
+/// process's file descriptors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time allowed for a request's headers to arrive, and for the next
+    /// request on an idle keep-alive connection: past it the connection is
+    /// closed.
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; past it new ones wait in the listen queue.
+    pub max_connections: usize,
+    /// Open connections one client address may hold; more are closed at
+    /// once. Behind a reverse proxy every client has the proxy's address:
+    /// raise it to `max_connections`.
+    pub max_connections_per_address: usize,
+    /// Request bodies of the REST API and the UI (ingest has its own limits).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
 }
 
 /// Size limits of ingest (Relay's defaults) and its memory budget.
@@ -150,10 +182,24 @@ pub struct IngestConfig {
     /// Session updates in one envelope.
     pub max_sessions_per_envelope: usize,
     /// Request bodies held in memory at once, compressed and decompressed
-    /// together; past it ingest answers 503 with Retry-After.
+    /// together, with the decoders' own buffers; past it ingest answers 503
+    /// with Retry-After.
     pub memory_budget_bytes: usize,
+    /// The part of the budget one client address may hold. Behind a reverse
+    /// proxy every client has the proxy's address: raise it to the budget.
+    pub memory_budget_per_address_bytes: usize,
+    /// Memory for the first bytes of requests whose key is not known yet
+    /// (the tunnel, envelopes that carry their `dsn` only inside): they read
+    /// only their envelope header from this small budget, apart from the
+    /// one authenticated requests use.
+    pub unauthenticated_budget_bytes: usize,
+    /// The part of `unauthenticated_budget_bytes` one client address may hold.
+    pub unauthenticated_per_address_bytes: usize,
     /// Time allowed to receive one request body.
     pub body_timeout_secs: u64,
+    /// Time allowed between two pieces of a body: a body that stops arriving
+    /// is dropped (408) long before `body_timeout_secs`.
+    pub body_idle_timeout_secs: u64,
 }
 
 /// Default quotas; projects and keys may set their own (the lower wins).
@@ -229,6 +275,7 @@ impl Default for Config {
             tunnel_path: "/api/tunnel/".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            http: HttpConfig::default(),
             ingest: IngestConfig::default(),
             quotas: QuotaConfig::default(),
             worker: WorkerConfig::default(),
@@ -251,7 +298,11 @@ impl Default for IngestConfig {
             max_attachment_bytes: 100 * MIB,
             max_sessions_per_envelope: 100,
             memory_budget_bytes: 256 * MIB,
+            memory_budget_per_address_bytes: 128 * MIB,
+            unauthenticated_budget_bytes: 8 * MIB,
+            unauthenticated_per_address_bytes: MIB,
             body_timeout_secs: 30,
+            body_idle_timeout_secs: 10,
         }
     }
 }
@@ -310,6 +361,7 @@ const FIELDS: &[&str] = &[
     "tunnel_path",
     "log_format",
     "log_level",
+    "http",
     "ingest",
     "quotas",
     "worker",
@@ -391,6 +443,14 @@ impl Config {
                 reason: format!("must be an http(s) URL, got {url:?}"),
             });
         }
+        let h = &self.http;
+        positive("http.header_read_timeout_secs", h.header_read_timeout_secs)?;
+        positive("http.max_connections", h.max_connections as u64)?;
+        positive(
+            "http.max_connections_per_address",
+            h.max_connections_per_address as u64,
+        )?;
+        positive("http.max_body_bytes", h.max_body_bytes as u64)?;
         let i = &self.ingest;
         positive("ingest.max_event_bytes", i.max_event_bytes as u64)?;
         positive("ingest.max_store_body_bytes", i.max_store_body_bytes as u64)?;
@@ -407,6 +467,19 @@ impl Config {
                 reason: "must hold at least one largest attachment".into(),
             });
         }
+        positive("ingest.body_idle_timeout_secs", i.body_idle_timeout_secs)?;
+        positive(
+            "ingest.memory_budget_per_address_bytes",
+            i.memory_budget_per_address_bytes as u64,
+        )?;
+        positive(
+            "ingest.unauthenticated_budget_bytes",
+            i.unauthenticated_budget_bytes as u64,
+        )?;
+        positive(
+            "ingest.unauthenticated_per_address_bytes",
+            i.unauthenticated_per_address_bytes as u64,
+        )?;
         let w = &self.worker;
         positive("worker.concurrency", w.concurrency as u64)?;
         positive("worker.batch_size", w.batch_size as u64)?;

@@ -98,6 +98,92 @@ pub fn decode_body_with(
     }
 }
 
+/// Decodes the start of a body whose rest has not arrived yet: as much as
+/// `prefix` yields, at most `max` bytes. A stream cut short is what a prefix
+/// is, not an error; a stream that is corrupt where it has arrived is.
+///
+/// A server reads the envelope header (and its `dsn`) this way before it
+/// reads, and holds memory for, the rest of an unauthenticated body.
+pub fn decode_prefix(
+    content_encoding: Option<&str>,
+    prefix: &[u8],
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let codings = content_encoding
+        .unwrap_or("")
+        .split(',')
+        .map(|name| Coding::parse(name.trim()))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut data: Option<Vec<u8>> = None;
+    for coding in codings.into_iter().rev() {
+        let input = data.as_deref().unwrap_or(prefix);
+        data = Some(decode_one_prefix(coding, input, max)?);
+    }
+    Ok(match data {
+        Some(data) => data,
+        None => prefix[..prefix.len().min(max)].to_vec(),
+    })
+}
+
+fn decode_one_prefix(coding: Coding, input: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    let corrupt = |e: io::Error| DecodeError::Corrupt {
+        encoding: coding.name(),
+        reason: e.to_string(),
+    };
+    match coding {
+        Coding::Gzip => read_prefix(flate2::read::MultiGzDecoder::new(input), max, coding),
+        Coding::Deflate if looks_like_zlib(input) => {
+            match read_prefix(flate2::read::ZlibDecoder::new(input), max, coding) {
+                Err(DecodeError::Corrupt { .. }) => {
+                    read_prefix(flate2::read::DeflateDecoder::new(input), max, coding)
+                }
+                result => result,
+            }
+        }
+        Coding::Deflate => read_prefix(flate2::read::DeflateDecoder::new(input), max, coding),
+        Coding::Brotli => read_prefix(brotli::Decompressor::new(input, 4096), max, coding),
+        Coding::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::new(input).map_err(corrupt)?;
+            decoder
+                .window_log_max(zstd_window_log(usize::MAX))
+                .map_err(corrupt)?;
+            read_prefix(decoder, max, coding)
+        }
+    }
+}
+
+/// Reads up to `max` bytes; the end of the input, even in mid-stream, ends
+/// the prefix.
+fn read_prefix(reader: impl Read, max: usize, coding: Coding) -> Result<Vec<u8>, DecodeError> {
+    let mut reader = reader.take(max as u64);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4 * 1024];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if truncated(&e) => break,
+            Err(e) => {
+                return Err(DecodeError::Corrupt {
+                    encoding: coding.name(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How the decoders report input that stops in mid-stream.
+fn truncated(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("incomplete") // zstd: "incomplete frame"
+}
+
 fn decode_one(
     coding: Coding,
     input: &[u8],
@@ -112,6 +198,11 @@ fn decode_one(
         encoding: coding.name(),
         reason: e.to_string(),
     };
+    // the decoder's own buffers (its window) count against the budget too,
+    // or a crowd of bombs holds far more than the budget says
+    if !reserve(decoder_memory(coding, input, limit)) {
+        return Err(DecodeError::OverBudget);
+    }
     match coding {
         Coding::Gzip => read_capped(
             flate2::read::MultiGzDecoder::new(input),
@@ -161,6 +252,79 @@ fn decode_one(
             read_capped(decoder, limit, coding, reserve)
         }
     }
+}
+
+/// What a decoder allocates for itself, from the window size its stream
+/// asks for (never more than the output could need).
+fn decoder_memory(coding: Coding, input: &[u8], limit: usize) -> usize {
+    const FLATE: usize = 64 * 1024; // 32 KiB window and the inflate state
+    match coding {
+        Coding::Gzip | Coding::Deflate => FLATE,
+        Coding::Brotli => brotli_window(input).min(limit.max(1 << 16)) + FLATE,
+        Coding::Zstd => zstd_window(input).min(limit.max(1 << 10)) + 256 * 1024,
+    }
+}
+
+/// The ring buffer a brotli stream asks for (RFC 7932 section 9.1, WBITS).
+fn brotli_window(input: &[u8]) -> usize {
+    let Some(&first) = input.first() else {
+        return 1 << 16;
+    };
+    let bits = if first & 1 == 0 {
+        16
+    } else if (first >> 1) & 7 != 0 {
+        17 + u32::from((first >> 1) & 7)
+    } else if (first >> 4) & 7 != 0 {
+        8 + u32::from((first >> 4) & 7)
+    } else {
+        17
+    };
+    // large-window brotli (up to 2^30) is refused by the decoder itself
+    1usize << bits.min(24)
+}
+
+/// The window a zstd frame asks for (RFC 8878 section 3.1.1.1), at most the
+/// largest this server decodes.
+fn zstd_window(input: &[u8]) -> usize {
+    let max = 1usize << zstd_window_log(usize::MAX);
+    let Some(&descriptor) = input.get(4) else {
+        return max;
+    };
+    let single_segment = descriptor & 0x20 != 0;
+    if single_segment {
+        // the window is the content size, given in the next 1, 2, 4 or 8 bytes
+        let size_bytes = match descriptor >> 6 {
+            0 => 1,
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        let dict_bytes = match descriptor & 3 {
+            0 => 0,
+            1 => 1,
+            2 => 2,
+            _ => 4,
+        };
+        let start = 5 + dict_bytes;
+        let Some(raw) = input.get(start..start + size_bytes) else {
+            return max;
+        };
+        let mut size = raw
+            .iter()
+            .rev()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        if size_bytes == 2 {
+            size += 256;
+        }
+        return usize::try_from(size).unwrap_or(max).min(max);
+    }
+    let Some(&window_descriptor) = input.get(5) else {
+        return max;
+    };
+    let log = 10 + u32::from(window_descriptor >> 3);
+    let base = 1u64 << log.min(63);
+    let window = base + (base / 8) * u64::from(window_descriptor & 7);
+    usize::try_from(window).unwrap_or(max).min(max)
 }
 
 /// A zlib stream starts with a two-byte header: method 8 (deflate), a
@@ -497,5 +661,70 @@ mod tests {
         assert_eq!(zstd_window_log(200 << 20), 27);
         assert_eq!(zstd_window_log(usize::MAX), 27);
         assert_eq!(zstd_window_log(0), 23);
+    }
+
+    /// The first line of a body that has only partly arrived, in every
+    /// coding: what a server reads before it knows the client's key.
+    #[test]
+    fn a_prefix_decodes_as_far_as_it_has_arrived() {
+        let mut text = b"{\"dsn\":\"http://k@h/1\"}\n".to_vec();
+        // incompressible filler, so the encoded stream is long
+        let mut x: u32 = 7;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            text.push(b'a' + (x >> 24) as u8 % 26);
+        }
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("gzip", gzip(&text)),
+            ("deflate", zlib(&text)),
+            ("deflate", raw_deflate(&text)),
+            ("br", brotli(&text)),
+            ("zstd", zstd(&text)),
+        ];
+        for (coding, encoded) in cases {
+            // zstd gives nothing of a block until the whole block is there
+            // (up to 128 KiB of output): cut past the first one
+            let cut = &encoded[..encoded.len() * 3 / 4];
+            let prefix = decode_prefix(Some(coding), cut, 64 * 1024).unwrap();
+            assert!(
+                prefix.starts_with(b"{\"dsn\":\"http://k@h/1\"}\n"),
+                "{coding}: {:?}",
+                String::from_utf8_lossy(&prefix[..prefix.len().min(40)])
+            );
+            assert!(prefix.len() <= 64 * 1024, "{coding}: {}", prefix.len());
+        }
+        assert_eq!(decode_prefix(None, b"abc\ndef", 5).unwrap(), b"abc\nd");
+        assert!(matches!(
+            decode_prefix(
+                Some("gzip"),
+                b"\x1f\x8b\x08\x00garbage that is no deflate",
+                100
+            ),
+            Err(DecodeError::Corrupt { .. })
+        ));
+    }
+
+    /// A decoder's own window is paid from the budget before it allocates.
+    #[test]
+    fn decoder_windows_count_against_the_budget() {
+        let big = vec![b'z'; 4 << 20];
+        let encoded = zstd(&big);
+        let window = zstd_window(&encoded);
+        assert!(window >= 1 << 20, "{window}");
+        let mut asked = Vec::new();
+        decode_body_with(Some("zstd"), &encoded, 8 << 20, &mut |n| {
+            asked.push(n);
+            true
+        })
+        .unwrap();
+        assert!(asked[0] >= window, "the window first: {asked:?}");
+        // a budget without room for the window refuses before decoding
+        let refused = decode_body_with(Some("zstd"), &encoded, 8 << 20, &mut |n| n < window);
+        assert_eq!(refused, Err(DecodeError::OverBudget));
+        assert_eq!(
+            brotli_window(&brotli(b"small")),
+            brotli_window(&brotli(b"small"))
+        );
+        assert!(brotli_window(&brotli(&big)) <= 1 << 24);
     }
 }

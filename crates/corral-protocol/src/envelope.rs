@@ -206,6 +206,14 @@ impl Item {
     }
 }
 
+impl EnvelopeHeaders {
+    /// The envelope header from its line alone (without the `\n`), as a
+    /// server reads it before the rest of the body has arrived.
+    pub fn parse_line(line: &[u8]) -> Result<EnvelopeHeaders, EnvelopeError> {
+        parse_envelope_headers(line)
+    }
+}
+
 impl Envelope {
     pub fn new(headers: EnvelopeHeaders) -> Envelope {
         Envelope {

@@ -14,5 +14,5 @@ mod state;
 pub mod telemetry;
 pub mod ui;
 
-pub use server::{router, run, serve, shutdown_signal};
+pub use server::{ConnectionLimits, router, run, serve, serve_with, shutdown_signal};
 pub use state::{AppState, KEY_CACHE_TTL};

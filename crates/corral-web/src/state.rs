@@ -28,6 +28,8 @@ pub struct Inner {
     pub quotas: Arc<dyn Quotas>,
     pub config: Arc<Config>,
     pub budget: MemoryBudget,
+    /// For the envelope headers of requests whose key is not known yet.
+    pub unauthenticated_budget: MemoryBudget,
     pub attachments_dir: PathBuf,
     pub readiness: Readiness,
     pub metrics: Option<PrometheusHandle>,
@@ -57,7 +59,14 @@ impl AppState {
         config: Arc<Config>,
         metrics: Option<PrometheusHandle>,
     ) -> AppState {
-        let budget = MemoryBudget::new(config.ingest.memory_budget_bytes);
+        let budget = MemoryBudget::new(
+            config.ingest.memory_budget_bytes,
+            config.ingest.memory_budget_per_address_bytes,
+        );
+        let unauthenticated_budget = MemoryBudget::new(
+            config.ingest.unauthenticated_budget_bytes,
+            config.ingest.unauthenticated_per_address_bytes,
+        );
         let readiness = Readiness::new(store.clone(), Some(queue.clone()));
         // SQLite has one writer at a time: one pusher; Redis takes several
         let parallel = if queue.backend() == "sqlite" { 1 } else { 4 };
@@ -69,6 +78,7 @@ impl AppState {
             enqueuer,
             quotas,
             budget,
+            unauthenticated_budget,
             readiness,
             metrics,
             backlog: Arc::new(AtomicU64::new(0)),

@@ -202,8 +202,9 @@ body_timeout_secs = 20
         )
         .start()
         .await;
-    // a slow client announces a body as large as the whole budget and
-    // sends nothing yet: the server holds the budget for it
+    // a slow client sends most of a body as large as the whole budget and
+    // then waits: the server holds the budget for what it has received
+    // (memory is reserved as bytes arrive, never for what is announced)
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {}\r\nX-Sentry-Auth: {}\r\nContent-Length: 65536\r\n\r\n",
         app.envelope_path(),
@@ -212,6 +213,9 @@ body_timeout_secs = 20
     );
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, &[b' '; 40 * 1024])
         .await
         .unwrap();
     app.eventually(

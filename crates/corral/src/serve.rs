@@ -190,12 +190,14 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
 
     // web: stops accepting first on shutdown, finishing requests in flight
     let mut web_stop = shutdown_rx.clone();
-    let web = tokio::spawn(corral_web::serve(
+    let limits = corral_web::ConnectionLimits::from(&config.http);
+    let web = tokio::spawn(corral_web::serve_with(
         listener,
         corral_web::router(state),
         async move {
             let _ = web_stop.wait_for(|s| *s).await;
         },
+        limits,
     ));
 
     // worker

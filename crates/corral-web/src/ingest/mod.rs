@@ -11,7 +11,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::routing::post;
 use bytes::Bytes;
@@ -19,13 +20,17 @@ use chrono::{DateTime, Utc};
 use corral_core::model::ProjectId;
 use corral_core::quota::{QuotaDecision, counters_for};
 use corral_jobs::{AttachmentRef, IngestJob, JobItem, Payload};
-use corral_protocol::{AuthError, AuthHeaders, Envelope, ItemType, parse_event_id, resolve_auth};
+use corral_protocol::{
+    AuthError, AuthHeaders, Envelope, EnvelopeHeaders, ItemType, parse_event_id, resolve_auth,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use uuid::Uuid;
 
-use self::body::{Reservation, content_encoding, decode, read_body};
+use self::body::{
+    BodyReader, BodyTimeouts, Reservation, content_encoding, decode, overloaded, read_body,
+};
 use self::error::IngestError;
 use crate::state::AppState;
 
@@ -74,6 +79,67 @@ fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client's address, from the connection (no proxy header is trusted);
+/// `None` when the request did not come over a socket (tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_canonical()),
+        ))
+    }
+}
+
+fn timeouts(state: &AppState) -> BodyTimeouts {
+    BodyTimeouts {
+        total: Duration::from_secs(state.config.ingest.body_timeout_secs),
+        idle: Duration::from_secs(state.config.ingest.body_idle_timeout_secs),
+    }
+}
+
+/// The longest envelope header line read before the key is known.
+const MAX_HEADER_PREFIX: usize = 64 * 1024;
+
+/// The most of a body read before the key is known: a zstd block (up to 128
+/// KiB of output) decodes only once all of it has arrived.
+const MAX_RAW_PREFIX: usize = 160 * 1024;
+
+/// Reads only the start of a body whose key is not known yet, from the small
+/// budget for unauthenticated requests, until the envelope header line is
+/// there; the caller checks its `dsn` before reading the rest. `None` when
+/// the body ended first without a complete line (the whole body is then in
+/// the reader, and small).
+async fn read_envelope_header(
+    state: &AppState,
+    reader: &mut BodyReader,
+    encoding: Option<&str>,
+    client: Option<std::net::IpAddr>,
+) -> Result<(Option<EnvelopeHeaders>, Reservation), IngestError> {
+    let mut held = state.unauthenticated_budget.reservation(client);
+    loop {
+        let decoded =
+            corral_protocol::decode_prefix(encoding, reader.buffered(), MAX_HEADER_PREFIX + 1)?;
+        if let Some(end) = decoded.iter().position(|b| *b == b'\n') {
+            let headers = EnvelopeHeaders::parse_line(&decoded[..end])?;
+            return Ok((Some(headers), held));
+        }
+        if decoded.len() > MAX_HEADER_PREFIX || reader.buffered().len() > MAX_RAW_PREFIX {
+            return Err(IngestError::Invalid(format!(
+                "no envelope header line in the first {MAX_HEADER_PREFIX} bytes"
+            )));
+        }
+        if !reader.read_more(&mut held).await? {
+            return Ok((None, held));
+        }
+    }
 }
 
 /// Resolves and checks the key: known (401), active (403), of this project (403).
@@ -423,36 +489,59 @@ async fn remove_files(paths: &[std::path::PathBuf]) {
     }
 }
 
-async fn read_envelope(
+/// Reads the rest of an envelope body and decodes it, paying from `held`.
+async fn finish_envelope(
+    state: &AppState,
+    headers: &HeaderMap,
+    reader: BodyReader,
+    mut held: Reservation,
+) -> Result<(Envelope, Reservation), IngestError> {
+    let raw = reader.read_to_end(&mut held).await?;
+    let (bytes, held) = decode(
+        content_encoding(headers),
+        raw,
+        state.config.ingest.max_envelope_bytes,
+        held,
+    )
+    .await?;
+    Ok((Envelope::parse(bytes)?, held))
+}
+
+/// Moves what an unauthenticated prefix holds onto the shared budget, now
+/// that its key is known.
+fn promote(
+    state: &AppState,
+    reader: &BodyReader,
+    client: Option<std::net::IpAddr>,
+    prefix: Reservation,
+) -> Result<Reservation, IngestError> {
+    let mut held = state.budget.reservation(client);
+    if !held.grow(reader.capacity()) {
+        return Err(overloaded());
+    }
+    drop(prefix);
+    Ok(held)
+}
+
+fn envelope_reader(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Envelope, Reservation), IngestError> {
-    let limits = &state.config.ingest;
-    let (raw, mut held) = read_body(
+) -> Result<BodyReader, IngestError> {
+    BodyReader::new(
         body,
         headers,
-        limits.max_envelope_body_bytes,
-        &state.budget,
-        Duration::from_secs(limits.body_timeout_secs),
+        state.config.ingest.max_envelope_body_bytes,
+        timeouts(state),
         "envelope body",
     )
-    .await?;
-    let (bytes, more) = decode(
-        content_encoding(headers),
-        raw,
-        limits.max_envelope_bytes,
-        &state.budget,
-    )
-    .await?;
-    held.absorb(more);
-    Ok((Envelope::parse(bytes)?, held))
 }
 
 async fn envelope(
     State(state): State<AppState>,
     Path(project_id): Path<String>,
     RawQuery(query): RawQuery,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
@@ -466,35 +555,49 @@ async fn envelope(
     };
     // a key outside the body is checked before the body is read, so an
     // unauthenticated client cannot hold memory of the budget
-    let early = match resolve_auth(&auth) {
+    let mut early = match resolve_auth(&auth) {
         Ok(client) => Some(authorize(&state, &client.public_key, project_id).await?),
         Err(AuthError::Missing) => None,
         Err(e) => return Err(e.into()),
     };
-    let (envelope, held) = read_envelope(&state, &headers, body).await?;
+    let mut reader = envelope_reader(&state, &headers, body)?;
+    let held = match early {
+        Some(_) => state.budget.reservation(client),
+        None => {
+            // the key is in the envelope header: read that much, from the
+            // small budget of unauthenticated requests, and check it first
+            let encoding = content_encoding(&headers);
+            let (envelope_headers, prefix) =
+                read_envelope_header(&state, &mut reader, encoding.as_deref(), client).await?;
+            if let Some(envelope_headers) = &envelope_headers {
+                let found = resolve_auth(&AuthHeaders {
+                    envelope_dsn: envelope_headers.dsn.as_deref(),
+                    ..auth
+                })?;
+                early = Some(authorize(&state, &found.public_key, project_id).await?);
+            }
+            promote(&state, &reader, client, prefix)?
+        }
+    };
+    let (envelope, held) = finish_envelope(&state, &headers, reader, held).await?;
     auth.envelope_dsn = envelope.headers.dsn.as_deref();
     // every source, the envelope's dsn included, must agree
-    let client = resolve_auth(&auth)?;
+    let found = resolve_auth(&auth)?;
     let key = match early {
-        Some(key) if key.key.public_key == client.public_key => key,
-        _ => authorize(&state, &client.public_key, project_id).await?,
+        Some(key) if key.key.public_key == found.public_key => key,
+        _ => authorize(&state, &found.public_key, project_id).await?,
     };
     let accepted = envelope_items(&state, &envelope, project_id)?;
     drop(envelope);
     enqueue(&state, &key, project_id, received_at, accepted, held).await
 }
 
-/// An envelope posted to the tunnel: the project and key come from the
-/// envelope header's `dsn`.
-async fn tunnel(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, IngestError> {
-    let received_at = Utc::now();
-    let (envelope, held) = read_envelope(&state, &headers, body).await?;
-    let dsn_text = envelope
-        .headers
+/// The project and key of a tunnelled envelope, from its header's `dsn`.
+async fn tunnel_key(
+    state: &AppState,
+    headers: &EnvelopeHeaders,
+) -> Result<(ProjectId, std::sync::Arc<corral_core::model::KeyAuth>), IngestError> {
+    let dsn_text = headers
         .dsn
         .as_deref()
         .ok_or_else(|| IngestError::Invalid("tunnelled envelope has no dsn header".into()))?;
@@ -508,7 +611,34 @@ async fn tunnel(
         query: None,
         envelope_dsn: Some(dsn_text),
     })?;
-    let key = authorize(&state, &client.public_key, project_id).await?;
+    let key = authorize(state, &client.public_key, project_id).await?;
+    Ok((project_id, key))
+}
+
+/// An envelope posted to the tunnel: the project and key come from the
+/// envelope header's `dsn`, which is read and checked before the rest of
+/// the body.
+async fn tunnel(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, IngestError> {
+    let received_at = Utc::now();
+    let mut reader = envelope_reader(&state, &headers, body)?;
+    let encoding = content_encoding(&headers);
+    let (envelope_headers, prefix) =
+        read_envelope_header(&state, &mut reader, encoding.as_deref(), client).await?;
+    let checked = match &envelope_headers {
+        Some(h) => Some(tunnel_key(&state, h).await?),
+        None => None,
+    };
+    let held = promote(&state, &reader, client, prefix)?;
+    let (envelope, held) = finish_envelope(&state, &headers, reader, held).await?;
+    let (project_id, key) = match checked {
+        Some(checked) if envelope.headers.dsn == envelope_headers.and_then(|h| h.dsn) => checked,
+        _ => tunnel_key(&state, &envelope.headers).await?,
+    };
     let accepted = envelope_items(&state, &envelope, project_id)?;
     drop(envelope);
     enqueue(&state, &key, project_id, received_at, accepted, held).await
@@ -538,6 +668,7 @@ async fn store(
     State(state): State<AppState>,
     Path(project_id): Path<String>,
     RawQuery(query): RawQuery,
+    ClientAddr(client_addr): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
@@ -552,23 +683,23 @@ async fn store(
     })?;
     let key = authorize(&state, &client.public_key, project_id).await?;
     let limits = &state.config.ingest;
-    let (raw, mut held) = read_body(
+    let (raw, held) = read_body(
         body,
         &headers,
         limits.max_store_body_bytes,
         &state.budget,
-        Duration::from_secs(limits.body_timeout_secs),
+        client_addr,
+        timeouts(&state),
         "store body",
     )
     .await?;
-    let (mut bytes, more) = decode(
+    let (mut bytes, held) = decode(
         content_encoding(&headers),
         raw,
         limits.max_event_bytes,
-        &state.budget,
+        held,
     )
     .await?;
-    held.absorb(more);
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
         && let Some(decoded) = legacy_store_body(&bytes, limits.max_event_bytes)
     {
@@ -600,6 +731,7 @@ async fn security(
     State(state): State<AppState>,
     Path(project_id): Path<String>,
     RawQuery(query): RawQuery,
+    ClientAddr(client_addr): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
@@ -613,23 +745,23 @@ async fn security(
     })?;
     let key = authorize(&state, &client.public_key, project_id).await?;
     let limits = &state.config.ingest;
-    let (raw, mut held) = read_body(
+    let (raw, held) = read_body(
         body,
         &headers,
         limits.max_event_bytes,
         &state.budget,
-        Duration::from_secs(limits.body_timeout_secs),
+        client_addr,
+        timeouts(&state),
         "security report",
     )
     .await?;
-    let (bytes, more) = decode(
+    let (bytes, held) = decode(
         content_encoding(&headers),
         raw,
         limits.max_event_bytes,
-        &state.budget,
+        held,
     )
     .await?;
-    held.absorb(more);
     let events = security_events(&bytes)?;
     let accepted = Accepted {
         quantity: events.len() as u64,

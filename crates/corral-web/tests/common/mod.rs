@@ -197,10 +197,16 @@ impl TestAppBuilder {
         let addr = listener.local_addr().expect("local address");
         let mut web_stop = stopped.clone();
         let app = corral_web::router(state.clone());
+        let limits = corral_web::ConnectionLimits::from(&state.config.http);
         tasks.push(tokio::spawn(async move {
-            corral_web::serve(listener, app, async move {
-                let _ = web_stop.wait_for(|s| *s).await;
-            })
+            corral_web::serve_with(
+                listener,
+                app,
+                async move {
+                    let _ = web_stop.wait_for(|s| *s).await;
+                },
+                limits,
+            )
             .await
             .expect("server");
         }));

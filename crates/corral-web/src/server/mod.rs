@@ -1,5 +1,9 @@
 //! Building the application and serving it until SIGTERM.
 
+mod connections;
+
+pub use connections::{ConnectionLimits, serve_with};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,12 +25,15 @@ use crate::{api, health, ingest, telemetry, ui};
 /// The whole web application.
 pub fn router(state: AppState) -> Router {
     let health = health::routes(state.readiness.clone(), state.metrics.clone());
-    Router::new()
-        .merge(ingest::routes(&state.config.tunnel_path))
+    // ingest reads bodies itself, within its own limits and memory budget;
+    // the API and the UI read theirs through extractors, bounded here
+    let bounded = Router::new()
         .merge(api::routes())
         .merge(ui::routes())
-        // ingest reads bodies itself, within its own limits
-        .layer(DefaultBodyLimit::disable())
+        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
+    Router::new()
+        .merge(ingest::routes(&state.config.tunnel_path))
+        .merge(bounded)
         .with_state(state)
         .merge(health)
         .layer(TimeoutLayer::with_status_code(
@@ -60,8 +67,9 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops
-/// accepting and lets in-flight requests finish.
+/// Serves `app` on `listener` with the default connection limits until
+/// `shutdown` resolves, then stops accepting and lets in-flight requests
+/// finish (see [`serve_with`]).
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -70,12 +78,7 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, app, shutdown, ConnectionLimits::default()).await
 }
 
 /// `corral-web`: ingest and API of the cluster shape, on PostgreSQL and Redis.
@@ -105,7 +108,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "corral-web listening");
-    serve(listener, router(state), shutdown_signal()).await?;
+    let limits = ConnectionLimits::from(&config.http);
+    serve_with(listener, router(state), shutdown_signal(), limits).await?;
     tracing::info!("corral-web stopped");
     Ok(())
 }
