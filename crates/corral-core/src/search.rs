@@ -24,7 +24,15 @@ pub enum SearchError {
     },
     #[error("unclosed quote in search")]
     UnclosedQuote,
+    #[error("search contains a control character (such as NUL)")]
+    ControlCharacter,
+    #[error("search is longer than {MAX_SEARCH_BYTES} bytes")]
+    TooLong,
 }
+
+/// The longest search accepted: far longer than anyone types, short enough
+/// to echo into paging links and logs.
+pub const MAX_SEARCH_BYTES: usize = 4096;
 
 /// A term of the query before it is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +174,13 @@ pub fn parse_query_as(
     now: DateTime<Utc>,
     me: Option<&[Assignee]>,
 ) -> Result<IssueQuery, SearchError> {
+    if input.len() > MAX_SEARCH_BYTES {
+        return Err(SearchError::TooLong);
+    }
+    // no search term contains one, and PostgreSQL refuses NUL in text
+    if input.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(SearchError::ControlCharacter);
+    }
     let mut q = base;
     let mut text = Vec::new();
     for term in tokenize(input)? {

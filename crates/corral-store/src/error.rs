@@ -17,6 +17,17 @@ pub(crate) fn db_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
             field: what,
             reason: d.message().to_string(),
         },
+        // PostgreSQL's "data exception" class (22…): a value it refuses to
+        // store, such as a NUL character in text or a number out of range.
+        // The input is at fault, not the database: retrying cannot help.
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22")) => {
+            StoreError::Invalid {
+                field: what,
+                reason: "a value the database cannot store (a NUL character, or a number out \
+                         of range)"
+                    .into(),
+            }
+        }
         _ => StoreError::Database(e.to_string()),
     }
 }

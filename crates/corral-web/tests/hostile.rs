@@ -398,7 +398,95 @@ async fn ui_and_api_bodies_are_bounded(shape: Shape) {
     app.assert_still_serving().await;
 }
 
-both_shapes!(unauthenticated_slow_bodies_do_not_stop_intake);
+/// An API refusal: its status and the reason in its `{"detail"}`.
+fn api_refused(reply: &common::Reply, status: u16, reason: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    let detail = reply.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains(reason), "{detail:?} lacks {reason:?}");
+}
+
+/// Must fix 7: a search with a NUL (or another control character) is a bad
+/// search on both backends, not "database unavailable" on PostgreSQL; and
+/// any value PostgreSQL refuses is the input's fault (400), never a 503.
+async fn a_nul_in_a_search_is_a_bad_request(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    let (_, ev) = event("something to search");
+    app.send_event(&ev).await;
+    let project = format!("/api/0/projects/acme/{}/issues/", app.project().slug);
+    for query in ["something%00", "%00", "a%01b"] {
+        let reply = app
+            .api_get(&format!("{project}?query={query}"), app.token())
+            .await;
+        api_refused(&reply, 400, "control character");
+    }
+    let browser = common::browser_for(&app, app.fixtures().owner.id).await;
+    let page = browser.get("/organizations/acme/issues/?query=x%00y").await;
+    assert!(page.status < 500, "{}: {}", page.status, page.body);
+    assert!(page.body.contains("control character"), "{}", page.body);
+    app.assert_still_serving().await;
+}
+
+/// Must fix 7: a long search is refused, not echoed twice into a `Link`
+/// header that clients cannot read; other lists bound their query too.
+async fn long_queries_are_refused_not_echoed(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    let project = format!("/api/0/projects/acme/{}/issues/", app.project().slug);
+    let long = "a".repeat(5000);
+    let reply = app
+        .api_get(&format!("{project}?query={long}"), app.token())
+        .await;
+    api_refused(&reply, 400, "longer than 4096 bytes");
+    let reply = app
+        .api_get(
+            &format!("/api/0/organizations/?x={}", "b".repeat(40_000)),
+            app.token(),
+        )
+        .await;
+    assert_eq!(reply.status, 414, "{}", reply.body);
+    // a search of the largest size still pages, with links of bounded size
+    let reply = app
+        .api_get(
+            &format!("{project}?query={}", "c".repeat(4000)),
+            app.token(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.header("link").expect("a Link header").len() < 10_000);
+}
+
+/// Must fix 7: signed-in pages and API answers are never cached; with an
+/// https base URL browsers are told to keep to https.
+async fn private_answers_are_not_cached_and_https_is_sticky(shape: Shape) {
+    let app = TestApp::builder(shape)
+        .toml("base_url = \"https://corral.example\"")
+        .start()
+        .await;
+    let browser = common::browser_for(&app, app.fixtures().owner.id).await;
+    for path in ["/organizations/acme/issues/", "/settings/account/"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert_eq!(page.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(
+            page.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let reply = app.api_get("/api/0/organizations/", app.token()).await;
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    // without https, no HSTS
+    let plain = TestApp::start(shape).await;
+    let reply = plain.api_get("/api/0/organizations/", plain.token()).await;
+    assert_eq!(reply.header("strict-transport-security"), None);
+}
+
+both_shapes!(
+    unauthenticated_slow_bodies_do_not_stop_intake,
+    a_nul_in_a_search_is_a_bad_request,
+);
 
 embedded_only!(
     the_tunnel_checks_the_key_before_the_body,
@@ -408,4 +496,6 @@ embedded_only!(
     slow_headers_and_idle_connections_are_closed,
     one_address_holds_only_its_connections,
     ui_and_api_bodies_are_bounded,
+    long_queries_are_refused_not_echoed,
+    private_answers_are_not_cached_and_https_is_sticky,
 );

@@ -27,14 +27,22 @@ pub fn router(state: AppState) -> Router {
     let health = health::routes(state.readiness.clone(), state.metrics.clone());
     // ingest reads bodies itself, within its own limits and memory budget;
     // the API and the UI read theirs through extractors, bounded here
+    let https = state
+        .config
+        .base_url
+        .as_deref()
+        .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
     let bounded = Router::new()
         .merge(api::routes())
         .merge(ui::routes())
-        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
+        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
+        .layer(axum::middleware::from_fn(bounded_query))
+        .layer(axum::middleware::map_response(no_store));
     Router::new()
         .merge(ingest::routes(&state.config.tunnel_path))
         .merge(bounded)
         .with_state(state)
+        .layer(axum::middleware::map_response(move |r| hsts(https, r)))
         .merge(health)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -42,6 +50,51 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
+}
+
+/// The longest query string the API and the UI read: lists echo it into
+/// their paging links, twice, and clients refuse header lines that long.
+const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+async fn bounded_query(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request
+        .uri()
+        .query()
+        .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
+    {
+        let detail = format!("the query string is longer than {MAX_QUERY_BYTES} bytes");
+        return (
+            axum::http::StatusCode::URI_TOO_LONG,
+            axum::Json(serde_json::json!({ "detail": detail })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Pages and API answers carry what one user may see: no cache keeps them
+/// (static assets set their own caching).
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// With an https base URL, browsers are told to use nothing else.
+async fn hsts(https: bool, mut response: axum::response::Response) -> axum::response::Response {
+    if https {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
