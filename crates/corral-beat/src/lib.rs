@@ -249,15 +249,9 @@ async fn lead(pool: sqlx::PgPool, upkeep: Arc<Upkeep>, mut shutdown: watch::Rece
 /// `corral-beat` of the cluster shape.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.require_database_url()?.to_string();
-    let pg = PgStore::connect(&url, 4)
-        .await
-        .context("connecting to PostgreSQL (beat needs the cluster shape's database)")?;
-    let pool = pg.pool().clone();
-    let store: SharedStore = Arc::new(pg);
 
     // health first, so the orchestrator sees a live (not yet ready) process
-    // while migrations run
-    let readiness = corral_web::health::Readiness::new(store.clone(), None);
+    // while the database is out of reach and while migrations run
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8002)));
@@ -265,16 +259,46 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "corral-beat health listening");
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let health_app =
-        corral_web::health::routes(readiness, Some(corral_web::telemetry::metrics_handle()));
-    let mut health_stop = shutdown_rx.clone();
-    let health = tokio::spawn(corral_web::serve(listener, health_app, async move {
-        let _ = health_stop.wait_for(|s| *s).await;
-    }));
+    let (shutdown_tx, shutdown_rx) = corral_web::startup::shutdown_flag();
+    let status = corral_web::startup::Starting::new("connecting to the database");
+    let probes = corral_web::startup::Swappable::new(corral_web::startup::starting_routes(
+        status.clone(),
+        Some(corral_web::telemetry::metrics_handle()),
+    ));
+    let health = tokio::spawn(corral_web::serve(
+        listener,
+        probes.router(),
+        corral_web::startup::when_set(shutdown_rx.clone()),
+    ));
+    let mut stopped = shutdown_rx.clone();
+    let Some(pg) = corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {
+        PgStore::connect(&url, 4)
+    })
+    .await
+    else {
+        let _ = health.await;
+        return Ok(());
+    };
+    let pool = pg.pool().clone();
+    let store: SharedStore = Arc::new(pg);
+    let readiness = corral_web::health::Readiness::new(store.clone(), None);
+    probes.set(corral_web::health::routes(
+        readiness,
+        Some(corral_web::telemetry::metrics_handle()),
+    ));
 
     tracing::info!("running migrations");
-    store.migrate().await.context("running migrations")?;
+    let migrated = corral_web::startup::connect_with_retry(
+        "the database (running migrations)",
+        &status,
+        &mut stopped,
+        || store.migrate(),
+    )
+    .await;
+    if migrated.is_none() {
+        let _ = health.await;
+        return Ok(());
+    }
     tracing::info!("schema is current");
 
     let upkeep = Arc::new(Upkeep {
@@ -283,7 +307,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         attachments_dir: Some(config.attachments_dir()),
     });
     let leading = tokio::spawn(lead(pool, upkeep, shutdown_rx));
-    corral_web::shutdown_signal().await;
+    let _ = stopped.wait_for(|s| *s).await;
     let _ = shutdown_tx.send(true);
     let _ = leading.await;
     let _ = health.await;

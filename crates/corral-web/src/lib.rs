@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod mail;
 mod server;
 pub mod session;
+pub mod startup;
 mod state;
 pub mod telemetry;
 pub mod ui;

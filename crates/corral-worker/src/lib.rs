@@ -81,15 +81,9 @@ pub fn spawn_queue_vacuum(
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let database_url = config.require_database_url()?.to_string();
     let redis_url = config.require_redis_url()?.to_string();
-    let store = corral_store::open_store(&database_url, config.database.max_connections)
-        .await
-        .context("opening the database")?;
-    let queue = JobQueue::redis(&redis_url, &config.queue)
-        .await
-        .context("connecting to Redis")?;
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let readiness = corral_web::health::Readiness::new(store.clone(), Some(queue.clone()));
+    // the probe port first: a worker whose database or Redis is not there
+    // yet is alive and not ready (with the reason), not a crash loop
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8001)));
@@ -97,18 +91,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "corral-worker health listening");
-    let app = corral_web::health::routes(readiness, Some(corral_web::telemetry::metrics_handle()));
-    let mut health_stop = shutdown_rx.clone();
-    let health = tokio::spawn(corral_web::serve(listener, app, async move {
-        let _ = health_stop.wait_for(|s| *s).await;
-    }));
-    let signal = {
-        let tx = shutdown_tx.clone();
-        tokio::spawn(async move {
-            corral_web::shutdown_signal().await;
-            let _ = tx.send(true);
+    let (shutdown_tx, shutdown_rx) = corral_web::startup::shutdown_flag();
+    let status = corral_web::startup::Starting::new("connecting to the database");
+    let probes = corral_web::startup::Swappable::new(corral_web::startup::starting_routes(
+        status.clone(),
+        Some(corral_web::telemetry::metrics_handle()),
+    ));
+    let health = tokio::spawn(corral_web::serve(
+        listener,
+        probes.router(),
+        corral_web::startup::when_set(shutdown_rx.clone()),
+    ));
+
+    let mut stopped = shutdown_rx.clone();
+    let max_connections = config.database.max_connections;
+    let Some(store) =
+        corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {
+            corral_store::open_store(&database_url, max_connections)
         })
+        .await
+    else {
+        let _ = health.await;
+        return Ok(());
     };
+    let Some(queue) = corral_web::startup::connect_with_retry("Redis", &status, &mut stopped, || {
+        JobQueue::redis(&redis_url, &config.queue)
+    })
+    .await
+    else {
+        let _ = health.await;
+        return Ok(());
+    };
+    let readiness = corral_web::health::Readiness::new(store.clone(), Some(queue.clone()));
+    probes.set(corral_web::health::routes(
+        readiness,
+        Some(corral_web::telemetry::metrics_handle()),
+    ));
 
     if !wait_for_schema(&store, shutdown_rx.clone()).await {
         let _ = health.await;
@@ -146,7 +164,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // what it holds
     let _ = batch_task.await;
     let _ = shutdown_tx.send(true);
-    signal.abort();
     let _ = vacuum.await;
     let _ = health.await;
     tracing::info!("corral-worker stopped");

@@ -42,6 +42,8 @@ pub enum IngestError {
     BodyTimeout,
     #[error("event queue unavailable, retry later")]
     QueueUnavailable,
+    #[error("no space left to store attachments, retry later")]
+    StorageFull,
     #[error("internal error")]
     Internal(String),
 }
@@ -64,6 +66,7 @@ impl IngestError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            IngestError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,6 +81,7 @@ impl IngestError {
             | IngestError::DisabledKey
             | IngestError::WrongProject(_) => "auth",
             IngestError::Overloaded { .. } | IngestError::QueueUnavailable => "overload",
+            IngestError::StorageFull => "storage",
             IngestError::BodyTimeout => "timeout",
             IngestError::Internal(_) => "internal",
             IngestError::BadProjectId
@@ -124,6 +128,9 @@ impl IntoResponse for IngestError {
             }
             IngestError::QueueUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            }
+            IngestError::StorageFull => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(60u64));
             }
             _ => {}
         }

@@ -473,6 +473,15 @@ async fn write_attachments(
         .await;
         if let Err(e) = result {
             remove_files(&written).await;
+            // a file the disk had no room for may be there in part
+            let _ = tokio::fs::remove_file(&path).await;
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                tracing::error!(path = %path.display(), "attachments disk is full");
+                return Err(IngestError::StorageFull);
+            }
             return Err(IngestError::Internal(format!(
                 "writing attachment {}: {e}",
                 path.display()

@@ -20,7 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::ingest::quota_redis::RedisQuotas;
 use crate::state::AppState;
-use crate::{api, health, ingest, telemetry, ui};
+use crate::{api, health, ingest, startup, telemetry, ui};
 
 /// The whole web application.
 pub fn router(state: AppState) -> Router {
@@ -135,25 +135,14 @@ where
 }
 
 /// `corral-web`: ingest and API of the cluster shape, on PostgreSQL and Redis.
+///
+/// The port opens at once; until PostgreSQL and Redis are reached (retried
+/// with backoff) `/readyz` says which is missing and ingest answers 503 with
+/// Retry-After.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let database_url = config.require_database_url()?.to_string();
     let redis_url = config.require_redis_url()?.to_string();
-    let store = corral_store::open_store(&database_url, config.database.max_connections)
-        .await
-        .context("opening the database")?;
-    let queue = JobQueue::redis(&redis_url, &config.queue)
-        .await
-        .context("connecting to Redis")?;
-    let quotas = Arc::new(RedisQuotas::new(&redis_url, &config.queue.name)?);
-    let state = AppState::new(
-        store,
-        queue,
-        quotas,
-        config.clone(),
-        Some(telemetry::metrics_handle()),
-    );
-    let _backlog = state.spawn_backlog_monitor(Duration::from_secs(1));
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8000)));
@@ -161,8 +150,48 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "corral-web listening");
+    let (_stop, mut stopped) = startup::shutdown_flag();
+    let status = startup::Starting::new("connecting to the database");
+    let app = startup::Swappable::new(startup::starting_routes(
+        status.clone(),
+        Some(telemetry::metrics_handle()),
+    ));
     let limits = ConnectionLimits::from(&config.http);
-    serve_with(listener, router(state), shutdown_signal(), limits).await?;
+    let server = tokio::spawn(serve_with(
+        listener,
+        app.router(),
+        startup::when_set(stopped.clone()),
+        limits,
+    ));
+
+    let max_connections = config.database.max_connections;
+    let store = startup::connect_with_retry("the database", &status, &mut stopped, || {
+        corral_store::open_store(&database_url, max_connections)
+    })
+    .await;
+    let queue = match store {
+        Some(_) => {
+            startup::connect_with_retry("Redis", &status, &mut stopped, || {
+                JobQueue::redis(&redis_url, &config.queue)
+            })
+            .await
+        }
+        None => None,
+    };
+    if let (Some(store), Some(queue)) = (store, queue) {
+        let quotas = Arc::new(RedisQuotas::new(&redis_url, &config.queue.name)?);
+        let state = AppState::new(
+            store,
+            queue,
+            quotas,
+            config.clone(),
+            Some(telemetry::metrics_handle()),
+        );
+        let _backlog = state.spawn_backlog_monitor(Duration::from_secs(1));
+        app.set(router(state));
+        tracing::info!("corral-web ready to serve");
+    }
+    server.await??;
     tracing::info!("corral-web stopped");
     Ok(())
 }

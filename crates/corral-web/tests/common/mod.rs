@@ -137,7 +137,9 @@ impl TestAppBuilder {
         config.queue.poll_interval_ms = 20;
         config.queue.heartbeat_secs = 2;
         config.data_dir = dir.path().to_path_buf();
-        config.attachments_dir = Some(dir.path().join("attachments"));
+        if config.attachments_dir.is_none() {
+            config.attachments_dir = Some(dir.path().join("attachments"));
+        }
         let config = Arc::new(config);
 
         let (db, store, queue, quotas): (Db, SharedStore, JobQueue, Arc<dyn Quotas>) =
@@ -240,6 +242,7 @@ impl TestAppBuilder {
             }));
         }
 
+        let attachments_dir = config.attachments_dir();
         TestApp {
             shape: self.shape,
             addr,
@@ -249,8 +252,8 @@ impl TestAppBuilder {
             queue,
             state,
             config,
+            attachments_dir,
             fixtures,
-            attachments_dir: dir.path().join("attachments"),
             tasks,
             stop,
             _dir: dir,
