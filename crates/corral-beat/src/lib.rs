@@ -271,10 +271,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         corral_web::startup::when_set(shutdown_rx.clone()),
     ));
     let mut stopped = shutdown_rx.clone();
-    let Some(pg) = corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {
-        PgStore::connect(&url, 4)
-    })
-    .await
+    let Some(pg) =
+        corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {
+            PgStore::connect(&url, 4)
+        })
+        .await
     else {
         let _ = health.await;
         return Ok(());

@@ -6,13 +6,16 @@
 //!   [`Api`], a small REST client to look at what they stored.
 //! - [`sdk`]: the real Sentry SDKs (Python, Node, sentry-cli).
 //! - [`test_queue_name`], [`redis_url`]: isolation on a shared Redis.
+//! - [`Link`]: a connection to PostgreSQL or Redis a test can cut.
 
 mod db;
+mod link;
 mod process;
 pub mod sdk;
 mod server;
 
 pub use db::{TestPg, TestSqlite};
+pub use link::Link;
 pub use process::{Process, bin, free_port};
 pub use server::{ADMIN_PASSWORD, Api, Cluster, Embedded, count_of, run_cli, succeeded};
 

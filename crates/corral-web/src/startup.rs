@@ -44,7 +44,10 @@ pub fn starting_routes(status: Starting, metrics: Option<PrometheusHandle>) -> R
     let ready_status = status.clone();
     let fallback_status = status;
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route(
             "/readyz",
             get(move || {
@@ -63,10 +66,7 @@ pub fn starting_routes(status: Starting, metrics: Option<PrometheusHandle>) -> R
                 let text = metrics.as_ref().map(PrometheusHandle::render);
                 async move {
                     match text {
-                        Some(text) => (
-                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                            text,
-                        )
+                        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
                             .into_response(),
                         None => (StatusCode::NOT_FOUND, "metrics are disabled").into_response(),
                     }
@@ -178,8 +178,6 @@ pub fn shutdown_flag() -> (watch::Sender<bool>, watch::Receiver<bool>) {
 }
 
 /// Resolves once `flag` turns true.
-pub fn when_set(mut flag: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = flag.wait_for(|s| *s).await;
-    }
+pub async fn when_set(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|s| *s).await;
 }

@@ -60,10 +60,7 @@ impl Drop for SmallDisk {
 async fn a_full_attachments_disk_refuses_with_507_and_loses_nothing(shape: Shape) {
     let disk = SmallDisk::mount(256 * 1024);
     let app = TestApp::builder(shape)
-        .toml(&format!(
-            "attachments_dir = \"{}\"",
-            disk.path().display()
-        ))
+        .toml(&format!("attachments_dir = \"{}\"", disk.path().display()))
         .start()
         .await;
     let mut accepted = Vec::new();
@@ -108,8 +105,14 @@ async fn a_full_attachments_disk_refuses_with_507_and_loses_nothing(shape: Shape
     }
     app.wait_for_event(id).await;
     // the refused envelope left no partial file behind
-    let used: u64 = walk(disk.path()).iter().map(|f| f.metadata().unwrap().len()).sum();
-    assert!(used <= (accepted.len() as u64) * 30 * 1024, "{used} bytes on the disk");
+    let used: u64 = walk(disk.path())
+        .iter()
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert!(
+        used <= (accepted.len() as u64) * 30 * 1024,
+        "{used} bytes on the disk"
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 

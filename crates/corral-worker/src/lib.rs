@@ -114,10 +114,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = health.await;
         return Ok(());
     };
-    let Some(queue) = corral_web::startup::connect_with_retry("Redis", &status, &mut stopped, || {
-        JobQueue::redis(&redis_url, &config.queue)
-    })
-    .await
+    let Some(queue) =
+        corral_web::startup::connect_with_retry("Redis", &status, &mut stopped, || {
+            JobQueue::redis(&redis_url, &config.queue)
+        })
+        .await
     else {
         let _ = health.await;
         return Ok(());
