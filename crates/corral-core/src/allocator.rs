@@ -51,3 +51,16 @@ macro_rules! use_allocator {
         static CONFIGURE_ALLOCATOR: extern "C" fn() = $crate::allocator::configure;
     };
 }
+
+/// Gives the memory this thread freed back to the system now, instead of
+/// when the thread next allocates. A thread that decoded a large body and
+/// then sits idle in a pool would otherwise keep its pages, and the
+/// process's resident memory would exceed the memory budget that bounded
+/// the request. Harmless (and cheap) where mimalloc is not the allocator.
+#[allow(unsafe_code)]
+pub fn give_back_freed_memory() {
+    // SAFETY: mi_collect only walks this thread's own heap and frees pages
+    // that hold no live block; it takes no pointers. `force` purges at once,
+    // not after the purge delay
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}

@@ -66,18 +66,38 @@ pub fn decode_body(
     body: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, DecodeError> {
-    decode_body_with(content_encoding, body, limit, &mut |_| true)
+    decode_body_with(content_encoding, body, limit, &mut |_: usize| true)
 }
 
-/// Like [`decode_body`], asking `reserve(n)` before the output buffer grows
-/// by `n` bytes; when it answers `false` decoding stops with
+/// Memory accounting for [`decode_body_with`]: asked before the decoder
+/// allocates, told when it frees.
+pub trait DecodeBudget {
+    /// May `bytes` more be allocated? `false` stops decoding with
+    /// [`DecodeError::OverBudget`].
+    fn reserve(&mut self, bytes: usize) -> bool;
+    /// `bytes` asked for earlier are free again.
+    fn release(&mut self, bytes: usize);
+}
+
+/// A closure that answers [`DecodeBudget::reserve`] and ignores releases.
+impl<F: FnMut(usize) -> bool> DecodeBudget for F {
+    fn reserve(&mut self, bytes: usize) -> bool {
+        self(bytes)
+    }
+
+    fn release(&mut self, _: usize) {}
+}
+
+/// Like [`decode_body`], asking `budget.reserve(n)` before allocating `n` bytes (the
+/// decoder's window, and each new, larger output buffer while the old one
+/// still exists); when it answers `false` decoding stops with
 /// [`DecodeError::OverBudget`]. A server uses this to account decompressed
 /// bytes against a memory budget shared by all requests.
 pub fn decode_body_with(
     content_encoding: Option<&str>,
     body: &[u8],
     limit: usize,
-    reserve: &mut dyn FnMut(usize) -> bool,
+    budget: &mut dyn DecodeBudget,
 ) -> Result<Vec<u8>, DecodeError> {
     let codings = content_encoding
         .unwrap_or("")
@@ -89,7 +109,11 @@ pub fn decode_body_with(
     let mut data: Option<Vec<u8>> = None;
     for coding in codings.into_iter().rev() {
         let input = data.as_deref().unwrap_or(body);
-        data = Some(decode_one(coding, input, limit, reserve)?);
+        let decoded = decode_one(coding, input, limit, budget)?;
+        // the previous coding's output is dropped now
+        if let Some(previous) = data.replace(decoded) {
+            budget.release(previous.capacity());
+        }
     }
     match data {
         Some(data) => Ok(data),
@@ -188,25 +212,38 @@ fn decode_one(
     coding: Coding,
     input: &[u8],
     limit: usize,
-    reserve: &mut dyn FnMut(usize) -> bool,
+    budget: &mut dyn DecodeBudget,
 ) -> Result<Vec<u8>, DecodeError> {
     // some clients send an empty body with a coding header
     if input.is_empty() {
         return Ok(Vec::new());
     }
+    // the decoder's own buffers (its window) count against the budget too,
+    // or a crowd of bombs holds far more than the budget says
+    let decoder = decoder_memory(coding, input, limit);
+    if !budget.reserve(decoder) {
+        return Err(DecodeError::OverBudget);
+    }
+    let result = decode_with(coding, input, limit, budget);
+    budget.release(decoder);
+    result
+}
+
+fn decode_with(
+    coding: Coding,
+    input: &[u8],
+    limit: usize,
+    reserve: &mut dyn DecodeBudget,
+) -> Result<Vec<u8>, DecodeError> {
     let corrupt = |e: io::Error| DecodeError::Corrupt {
         encoding: coding.name(),
         reason: e.to_string(),
     };
-    // the decoder's own buffers (its window) count against the budget too,
-    // or a crowd of bombs holds far more than the budget says
-    if !reserve(decoder_memory(coding, input, limit)) {
-        return Err(DecodeError::OverBudget);
-    }
     match coding {
         Coding::Gzip => read_capped(
             flate2::read::MultiGzDecoder::new(input),
             limit,
+            gzip_size(input),
             coding,
             reserve,
         ),
@@ -216,12 +253,14 @@ fn decode_one(
                 match read_capped(
                     flate2::read::ZlibDecoder::new(input),
                     limit,
+                    None,
                     coding,
                     reserve,
                 ) {
                     Err(DecodeError::Corrupt { .. }) => read_capped(
                         flate2::read::DeflateDecoder::new(input),
                         limit,
+                        None,
                         coding,
                         reserve,
                     ),
@@ -231,6 +270,7 @@ fn decode_one(
                 read_capped(
                     flate2::read::DeflateDecoder::new(input),
                     limit,
+                    None,
                     coding,
                     reserve,
                 )
@@ -239,6 +279,7 @@ fn decode_one(
         Coding::Brotli => read_capped(
             brotli::Decompressor::new(input, 4096),
             limit,
+            None,
             coding,
             reserve,
         ),
@@ -249,7 +290,11 @@ fn decode_one(
             decoder
                 .window_log_max(zstd_window_log(limit))
                 .map_err(corrupt)?;
-            read_capped(decoder, limit, coding, reserve)
+            let size = zstd::zstd_safe::get_frame_content_size(input)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok());
+            read_capped(decoder, limit, size, coding, reserve)
         }
     }
 }
@@ -327,6 +372,12 @@ fn zstd_window(input: &[u8]) -> usize {
     usize::try_from(window).unwrap_or(max).min(max)
 }
 
+/// A gzip member ends with its uncompressed size modulo 2^32 (RFC 1952).
+fn gzip_size(input: &[u8]) -> Option<usize> {
+    let tail: [u8; 4] = input.get(input.len().checked_sub(4)?..)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(tail)).ok()
+}
+
 /// A zlib stream starts with a two-byte header: method 8 (deflate), a
 /// window of at most 32 KiB, and a check making the pair a multiple of 31.
 fn looks_like_zlib(input: &[u8]) -> bool {
@@ -348,12 +399,24 @@ fn zstd_window_log(limit: usize) -> u32 {
 fn read_capped(
     reader: impl Read,
     limit: usize,
+    size: Option<usize>,
     coding: Coding,
-    reserve: &mut dyn FnMut(usize) -> bool,
+    budget: &mut dyn DecodeBudget,
 ) -> Result<Vec<u8>, DecodeError> {
     let cap = (limit as u64).saturating_add(1);
     let mut reader = reader.take(cap);
+    // the size the stream announces (gzip's trailer, zstd's frame header),
+    // when it has one: one allocation of the right size instead of a
+    // doubling buffer, which holds one and a half times the output while it
+    // copies; a false size only moves the doubling later
     let mut out = Vec::new();
+    if let Some(size) = size.filter(|n| *n > 0) {
+        let first = size.min(limit);
+        if !budget.reserve(first) {
+            return Err(DecodeError::OverBudget);
+        }
+        out.reserve_exact(first);
+    }
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let n = match reader.read(&mut chunk) {
@@ -371,12 +434,16 @@ fn read_capped(
             return Err(DecodeError::TooLarge { limit });
         }
         if out.capacity() - out.len() < n {
-            // double as usual, but never past the limit
+            // double as usual, but never past the limit; the new buffer is
+            // allocated while the old one is still there: all of it is
+            // asked for, and the old one given back once it is gone
             let target = (out.capacity() * 2).max(out.len() + n).min(limit);
-            if !reserve(target - out.capacity()) {
+            let old = out.capacity();
+            if !budget.reserve(target) {
                 return Err(DecodeError::OverBudget);
             }
             out.reserve_exact(target - out.len());
+            budget.release(old);
         }
         out.extend_from_slice(&chunk[..n]);
     }
@@ -626,7 +693,7 @@ mod tests {
     #[test]
     fn the_buffer_never_outgrows_the_limit() {
         let data = vec![7u8; 100_000];
-        let out = read_capped(&data[..], 100_000, Coding::Gzip, &mut |_| true).unwrap();
+        let out = read_capped(&data[..], 100_000, None, Coding::Gzip, &mut |_| true).unwrap();
         assert!(out.capacity() <= 100_000, "{}", out.capacity());
         assert_eq!(out, data);
     }

@@ -18,7 +18,7 @@ mod lenient;
 mod security;
 
 pub use auth::{AuthError, AuthHeaders, ClientAuth, resolve_auth};
-pub use decode::{DecodeError, decode_body, decode_body_with, decode_prefix};
+pub use decode::{DecodeBudget, DecodeError, decode_body, decode_body_with, decode_prefix};
 pub use dsn::{Dsn, DsnError};
 pub use envelope::{
     Envelope, EnvelopeError, EnvelopeHeaders, Item, ItemHeaders, ItemType, MAX_ENVELOPE_ITEMS,

@@ -94,6 +94,24 @@ impl Reservation {
         true
     }
 
+    /// Gives back `bytes` of what is held (memory freed before the request
+    /// ends, such as the old buffer after a reallocation).
+    pub fn release(&mut self, bytes: usize) {
+        // rounded as grow rounds, so a grow and its release cancel out
+        let units = bytes.div_ceil(UNIT).min(self.units);
+        if units == 0 {
+            return;
+        }
+        let Some(permit) = self.permit.as_mut() else {
+            return;
+        };
+        drop(permit.split(units));
+        self.units -= units;
+        if let Some((budget, Some(address))) = &self.owner {
+            release_address(budget, address, units);
+        }
+    }
+
     /// Adds another reservation of the same budget to this one.
     pub fn absorb(&mut self, mut other: Reservation) {
         let Some(permit) = other.permit.take() else {
@@ -112,6 +130,28 @@ impl Reservation {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.units * UNIT
+    }
+}
+
+/// The decoders ask before they allocate and say when they free.
+impl corral_protocol::DecodeBudget for Reservation {
+    fn reserve(&mut self, bytes: usize) -> bool {
+        self.grow(bytes)
+    }
+
+    fn release(&mut self, bytes: usize) {
+        Reservation::release(self, bytes);
+        give_back_large(bytes);
+    }
+}
+
+/// A large buffer just freed (an outgrown one, a decoder's window) is given
+/// back to the system at once: the budget already counts it as free, and
+/// the allocator would otherwise keep its pages a while, so resident memory
+/// would run ahead of the budget under a crowd of large bodies.
+fn give_back_large(bytes: usize) {
+    if bytes >= 1 << 20 {
+        corral_core::allocator::give_back_freed_memory();
     }
 }
 
@@ -293,10 +333,15 @@ impl BodyReader {
                     .max(first)
                     .max(needed)
                     .min(self.limit);
-                if !held.grow(target - self.buf.capacity()) {
+                // the new buffer is allocated while the old one is still
+                // there: pay for both, and give the old one back after
+                let old = self.buf.capacity();
+                if !held.grow(target) {
                     return Err(overloaded());
                 }
                 self.buf.reserve_exact(target - self.buf.len());
+                held.release(old);
+                give_back_large(old);
             }
             self.buf.extend_from_slice(&chunk);
             return Ok(true);
@@ -371,14 +416,19 @@ pub async fn decode(
         // every growth of the output buffer is paid from the budget first,
         // so a bomb or a crowd of big bodies is refused before memory grows
         let mut held = held;
+        let before = held.bytes();
         let decoded =
-            corral_protocol::decode_body_with(encoding.as_deref(), &body, limit, &mut |n| {
-                held.grow(n)
-            })
-            .map_err(|e| match e {
-                DecodeError::OverBudget => overloaded(),
-                e => IngestError::Decode(e),
-            })?;
+            corral_protocol::decode_body_with(encoding.as_deref(), &body, limit, &mut held);
+        drop(body);
+        // a refused bomb's output was freed on this pool thread: return it
+        // now (outgrown buffers and windows were, as they were released)
+        if decoded.is_err() {
+            give_back_large(held.bytes().saturating_sub(before));
+        }
+        let decoded = decoded.map_err(|e| match e {
+            DecodeError::OverBudget => overloaded(),
+            e => IngestError::Decode(e),
+        })?;
         Ok((Bytes::from(decoded), held))
     })
     .await
