@@ -548,7 +548,10 @@ mod tests {
         let c = Config::from_toml("[auth]\nmax_concurrent_hashes = 1\nhash_wait_ms = 0\n").unwrap();
         assert_eq!((c.auth.max_concurrent_hashes, c.auth.hash_wait_ms), (1, 0));
         let err = Config::from_toml("[auth]\nmax_concurrent_hashes = 0\n").unwrap_err();
-        assert!(err.to_string().contains("auth.max_concurrent_hashes"), "{err}");
+        assert!(
+            err.to_string().contains("auth.max_concurrent_hashes"),
+            "{err}"
+        );
     }
 
     #[test]

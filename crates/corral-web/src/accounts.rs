@@ -91,7 +91,11 @@ impl Hasher {
     /// one without a password) it checks against a fixed hash all the same,
     /// so answers take as long whether the account exists or not; the
     /// answer is then `false`.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, PasswordError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, PasswordError> {
         self.run(move || match hash {
             Some(hash) => verify_password(&password, &hash),
             None => {
@@ -192,7 +196,10 @@ mod tests {
     async fn hashes_run_under_the_cap() {
         let passwords = Passwords::new(1, Duration::ZERO);
         let turn = passwords.reserve().await.expect("a free turn");
-        assert!(matches!(passwords.reserve().await, Err(PasswordError::Busy)));
+        assert!(matches!(
+            passwords.reserve().await,
+            Err(PasswordError::Busy)
+        ));
         let hash = turn.hash("correct horse".into()).await.unwrap();
         drop(turn);
 

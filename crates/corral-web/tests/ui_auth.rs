@@ -361,10 +361,7 @@ async fn parallel_sign_ins_are_throttled(shape: Shape) {
     for reply in replies.iter().filter(|r| r.status == 200) {
         assert!(reply.body.contains("Wrong email or password."));
     }
-    assert_eq!(
-        app.store.login_failures(key, Utc::now()).await.unwrap(),
-        5
-    );
+    assert_eq!(app.store.login_failures(key, Utc::now()).await.unwrap(), 5);
     let late = post_login(&cookie_client(), &app, "dev@acme.test", PASSWORD).await;
     assert_eq!(late.status, 429, "the right password after the guesses");
     assert!(session_cookie(&late).is_none());
@@ -377,10 +374,14 @@ async fn parallel_sign_ins_are_throttled(shape: Shape) {
         .collect();
     let burst = sign_ins_at_once(&app, &client, guesses);
     let right = async {
-        app.eventually("five guesses counted", Duration::from_secs(30), async || {
-            let n = app.store.login_failures(key, Utc::now()).await.unwrap();
-            (n >= 5).then_some(())
-        })
+        app.eventually(
+            "five guesses counted",
+            Duration::from_secs(30),
+            async || {
+                let n = app.store.login_failures(key, Utc::now()).await.unwrap();
+                (n >= 5).then_some(())
+            },
+        )
         .await;
         post_login(&cookie_client(), &app, "ops@acme.test", PASSWORD).await
     };
@@ -537,7 +538,12 @@ async fn password_hashing_is_capped(shape: Shape) {
         ("password", "a long password"),
         ("confirm", "a long password"),
     ];
-    let accept = send(cookie_client().post(app.url(&accept_path)).form(&accept_fields)).await;
+    let accept = send(
+        cookie_client()
+            .post(app.url(&accept_path))
+            .form(&accept_fields),
+    )
+    .await;
     assert_eq!(accept.status, 503, "{}", accept.body);
     assert!(matches!(
         app.store.user_by_email("new@acme.test").await,
@@ -548,9 +554,20 @@ async fn password_hashing_is_capped(shape: Shape) {
     drop(turn);
     let reset = send(cookie_client().post(app.url(&path)).form(&reset_fields)).await;
     assert_eq!(reset.status, 303, "the link still works: {}", reset.body);
-    let accept = send(cookie_client().post(app.url(&accept_path)).form(&accept_fields)).await;
+    let accept = send(
+        cookie_client()
+            .post(app.url(&accept_path))
+            .form(&accept_fields),
+    )
+    .await;
     assert_eq!(accept.status, 303, "{}", accept.body);
-    let reply = post_login(&cookie_client(), &app, "dev@acme.test", "brand new password").await;
+    let reply = post_login(
+        &cookie_client(),
+        &app,
+        "dev@acme.test",
+        "brand new password",
+    )
+    .await;
     assert_eq!(reply.status, 303, "{}", reply.body);
     assert_eq!(app.state.passwords.peak_running(), 1);
 }

@@ -147,7 +147,11 @@ async fn take_at_once(
         .collect();
     let mut taken = Vec::new();
     for task in tasks {
-        taken.push(task.await.expect("the task ran").expect("an attempt is taken"));
+        taken.push(
+            task.await
+                .expect("the task ran")
+                .expect("an attempt is taken"),
+        );
     }
     taken
 }
@@ -202,7 +206,10 @@ pub async fn login_attempts_are_taken_atomically(store: SharedStore) {
     store.return_login_attempt(key, at(15)).await.unwrap();
     store.return_login_attempt(key, at(15)).await.unwrap();
     assert_eq!(store.login_failures(key, at(15)).await.unwrap(), 0);
-    store.return_login_attempt("ip:unknown", at(15)).await.unwrap();
+    store
+        .return_login_attempt("ip:unknown", at(15))
+        .await
+        .unwrap();
     assert_eq!(
         store.take_login_attempt(key, 5, at(16)).await.unwrap(),
         Some(1)

@@ -414,7 +414,9 @@ impl SignInAttempt {
     /// The password was not checked: the attempt counts nowhere.
     async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
         let store = &state.store;
-        store.return_login_attempt(&self.by_email_ip, self.now).await?;
+        store
+            .return_login_attempt(&self.by_email_ip, self.now)
+            .await?;
         store.return_login_attempt(&self.by_ip, self.now).await?;
         if self.email_taken {
             store.return_login_attempt(&self.by_email, self.now).await?;
