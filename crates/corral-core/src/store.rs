@@ -543,9 +543,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_issues_status(&self, ids: &[IssueId], change: StatusChange) -> StoreResult<u64>;
     /// [`Store::delete_issue`] for many; returns how many were deleted.
     async fn delete_issues(&self, ids: &[IssueId]) -> StoreResult<u64>;
-    /// Assigns to a user (a member of the issue's organization, or a
-    /// superuser) or a team of the organization (`Invalid`, field
-    /// `assignee`, otherwise), or unassigns with `None`.
+    /// Assigns to a member of the issue's organization or a team of it
+    /// (`Invalid`, field `assignee`, otherwise: superusers of other
+    /// organizations too), or unassigns with `None`.
     async fn assign_issue(&self, id: IssueId, assignee: Option<Assignee>) -> StoreResult<Issue>;
     /// Adds a comment (1 to 10,000 characters, trimmed) and counts it in the
     /// issue's `num_comments`.
