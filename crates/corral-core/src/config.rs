@@ -132,6 +132,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub queue: QueueConfig,
     pub database: DatabaseConfig,
+    pub auth: AuthConfig,
 }
 
 /// Connections of the HTTP server: how long a client may take, and how
@@ -259,6 +260,19 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
+/// Passwords: every sign-in (known email or not), password change, reset
+/// and invitation runs one argon2 hash, which holds about 19 MiB while it
+/// runs. A cap keeps that memory bounded however many ask at once.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Passwords hashed or checked at once by one web process.
+    pub max_concurrent_hashes: usize,
+    /// How long a password waits for its turn before the answer is 503
+    /// with Retry-After.
+    pub hash_wait_ms: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -281,6 +295,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             queue: QueueConfig::default(),
             database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -338,6 +353,17 @@ impl Default for QueueConfig {
     }
 }
 
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            // two hashes take about 40 MiB and, at ~50 ms each, check some
+            // 40 sign-ins a second: plenty for people typing passwords
+            max_concurrent_hashes: 2,
+            hash_wait_ms: 2000,
+        }
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
@@ -367,6 +393,7 @@ const FIELDS: &[&str] = &[
     "worker",
     "queue",
     "database",
+    "auth",
 ];
 
 impl Config {
@@ -494,6 +521,10 @@ impl Config {
             "database.max_connections",
             u64::from(self.database.max_connections),
         )?;
+        positive(
+            "auth.max_concurrent_hashes",
+            self.auth.max_concurrent_hashes as u64,
+        )?;
         if self.queue.name.is_empty() {
             return Err(ConfigError::Invalid {
                 field: "queue.name",
@@ -581,6 +612,19 @@ mod tests {
         assert_eq!(c.retention_days, 7);
         assert_eq!(c.ingest.max_event_bytes, 4096);
         assert_eq!(c.worker.concurrency, 3);
+    }
+
+    #[test]
+    fn password_hashing_is_capped() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.auth.max_concurrent_hashes, 2);
+        let c = Config::from_toml("[auth]\nmax_concurrent_hashes = 1\nhash_wait_ms = 0\n").unwrap();
+        assert_eq!((c.auth.max_concurrent_hashes, c.auth.hash_wait_ms), (1, 0));
+        let err = Config::from_toml("[auth]\nmax_concurrent_hashes = 0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("auth.max_concurrent_hashes"),
+            "{err}"
+        );
     }
 
     #[test]

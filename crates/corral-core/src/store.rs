@@ -427,9 +427,25 @@ pub trait Store: Send + Sync + 'static {
         user_id: UserId,
         except_sha256: Option<&str>,
     ) -> StoreResult<u64>;
-    /// Counts a failed sign-in against `key` (`email:…`, `ip:…`) in the fixed
-    /// 15-minute window `now` falls in; returns the failures of that window.
+    /// Counts a request against `key` (`reset:…`, `ip:…`) in the fixed
+    /// 15-minute window `now` falls in, whatever the count; returns the
+    /// count of that window.
     async fn count_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64>;
+    /// Takes one sign-in attempt under `key` in the fixed 15-minute window
+    /// `now` falls in, unless `limit` (at least 1) are taken there already.
+    /// One atomic step: of any number of concurrent takes exactly `limit`
+    /// succeed, so a throttle that takes before it checks a password cannot
+    /// be raced. `Some(count)` with the window's new count, or `None` at the
+    /// limit (then nothing changes).
+    async fn take_login_attempt(
+        &self,
+        key: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>>;
+    /// Gives back one attempt taken in the window of `now` (one that turned
+    /// out not to be a failure); nothing once that window is over.
+    async fn return_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Failures of `key` in the 15-minute window `now` falls in.
     async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64>;
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
@@ -527,9 +543,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_issues_status(&self, ids: &[IssueId], change: StatusChange) -> StoreResult<u64>;
     /// [`Store::delete_issue`] for many; returns how many were deleted.
     async fn delete_issues(&self, ids: &[IssueId]) -> StoreResult<u64>;
-    /// Assigns to a user (a member of the issue's organization, or a
-    /// superuser) or a team of the organization (`Invalid`, field
-    /// `assignee`, otherwise), or unassigns with `None`.
+    /// Assigns to a member of the issue's organization or a team of it
+    /// (`Invalid`, field `assignee`, otherwise: superusers of other
+    /// organizations too), or unassigns with `None`.
     async fn assign_issue(&self, id: IssueId, assignee: Option<Assignee>) -> StoreResult<Issue>;
     /// Adds a comment (1 to 10,000 characters, trimmed) and counts it in the
     /// issue's `num_comments`.

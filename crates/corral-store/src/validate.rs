@@ -105,6 +105,17 @@ pub(crate) fn text(field: &'static str, value: &str, max: usize) -> StoreResult<
     at_most(field, value, max)
 }
 
+/// A throttle's limit: a window allows at least one attempt.
+pub(crate) fn login_limit(limit: i64) -> StoreResult<()> {
+    if limit < 1 {
+        return Err(StoreError::Invalid {
+            field: "limit",
+            reason: format!("must be at least 1, got {limit}"),
+        });
+    }
+    Ok(())
+}
+
 /// At most `max` characters (may be empty).
 pub(crate) fn at_most(field: &'static str, value: &str, max: usize) -> StoreResult<()> {
     let n = value.chars().count();

@@ -95,6 +95,7 @@ conformance! {
         signin::{
             sessions_expire_and_end,
             login_failures_count_in_fixed_windows,
+            login_attempts_are_taken_atomically,
             password_resets_are_single_use,
             invitations_expire_and_are_found_by_hash,
         },

@@ -13,6 +13,7 @@ use corral_core::quota::Quotas;
 use corral_jobs::{Enqueuer, JobQueue};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::accounts::Passwords;
 use crate::health::Readiness;
 use crate::ingest::body::MemoryBudget;
 
@@ -33,6 +34,8 @@ pub struct Inner {
     pub attachments_dir: PathBuf,
     pub readiness: Readiness,
     pub metrics: Option<PrometheusHandle>,
+    /// Password hashing, capped (`auth.max_concurrent_hashes`).
+    pub passwords: Passwords,
     /// Jobs waiting in the queue, refreshed in the background.
     backlog: Arc<AtomicU64>,
     /// Public key -> the key (or `None`: unknown), for a short while, so
@@ -81,6 +84,10 @@ impl AppState {
             unauthenticated_budget,
             readiness,
             metrics,
+            passwords: Passwords::new(
+                config.auth.max_concurrent_hashes,
+                Duration::from_millis(config.auth.hash_wait_ms),
+            ),
             backlog: Arc::new(AtomicU64::new(0)),
             keys: moka::future::Cache::builder()
                 .max_capacity(100_000)

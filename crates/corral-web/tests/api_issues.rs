@@ -371,6 +371,103 @@ async fn issues_are_assigned(shape: Shape) {
     assert_eq!(v["assignedTo"]["id"], dev.id.to_string());
 }
 
+/// A member of one organization learns nothing about the users of another
+/// (or whether an email has an account) by assigning their own issues: every
+/// refusal reads the same.
+async fn assignees_outside_the_organization_look_alike(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    let issue = issue_of(&app, "whose is it").await;
+    let path = format!("/api/0/issues/{issue}/");
+    let bulk = format!("/api/0/organizations/acme/issues/?id={issue}");
+    let dev = member_of_acme(&app, "dev@acme.test", Role::Member).await;
+    let token = create_token(&app.store, dev.id, &["event:read", "event:write"]).await;
+
+    let beta = app.store.create_organization("beta", "Beta").await.unwrap();
+    let bob = app
+        .store
+        .create_user(NewUser {
+            email: "bob@beta.test".into(),
+            name: "Bob Beta".into(),
+            password_hash: None,
+            is_superuser: false,
+        })
+        .await
+        .unwrap();
+    app.store
+        .set_membership(beta.id, bob.id, Role::Owner)
+        .await
+        .unwrap();
+    let root = app
+        .store
+        .create_user(NewUser {
+            email: "root@corral.test".into(),
+            name: "Root Admin".into(),
+            password_hash: None,
+            is_superuser: true,
+        })
+        .await
+        .unwrap();
+    let beta_team = app.store.create_team(beta.id, "ops", "Ops").await.unwrap();
+    let nobody = root.id.max(bob.id) + 1000;
+
+    let mut answers = Vec::new();
+    for to in [
+        format!("user:{}", bob.id),
+        bob.id.to_string(),
+        "bob@beta.test".to_string(),
+        "BOB@beta.test".to_string(),
+        format!("user:{}", root.id),
+        root.id.to_string(),
+        "root@corral.test".to_string(),
+        format!("user:{nobody}"),
+        nobody.to_string(),
+        "nobody@nowhere.test".to_string(),
+        format!("team:{}", beta_team.id),
+        format!("team:{nobody}"),
+    ] {
+        for at in [&path, &bulk] {
+            let reply = app.api_put(at, &token, json!({"assignedTo": to})).await;
+            assert_eq!(reply.status, 400, "{to} at {at}: {}", reply.body);
+            for secret in [
+                "Bob",
+                "bob@",
+                "Root",
+                "root@",
+                &bob.id.to_string(),
+                &root.id.to_string(),
+            ] {
+                assert!(!reply.body.contains(secret), "{to} at {at}: {}", reply.body);
+            }
+            answers.push((to.clone(), reply.body));
+        }
+    }
+    let first = answers[0].1.clone();
+    for (to, body) in &answers {
+        assert_eq!(body, &first, "{to} reads like the others");
+    }
+    assert_eq!(app.store.issue_by_id(issue).await.unwrap().assignee, None);
+
+    // members of the issue's organization are assigned
+    for to in [format!("user:{}", dev.id), "DEV@acme.test".to_string()] {
+        let reply = app.api_put(&path, &token, json!({"assignedTo": to})).await;
+        assert_eq!(reply.status, 200, "{to}: {}", reply.body);
+        assert_eq!(reply.json()["assignedTo"]["email"], "dev@acme.test");
+    }
+    // a superuser who is a member, too
+    app.store
+        .set_membership(app.fixtures().org.id, root.id, Role::Member)
+        .await
+        .unwrap();
+    let reply = app
+        .api_put(&bulk, &token, json!({"assignedTo": "root@corral.test"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        app.store.issue_by_id(issue).await.unwrap().assignee,
+        Some(Assignee::User(root.id))
+    );
+}
+
 async fn events_are_read_by_id_with_their_neighbours(shape: Shape) {
     let app = TestApp::start(shape).await;
     let mut sent = Vec::new();
@@ -564,6 +661,7 @@ both_shapes!(
     the_organization_list_spans_visible_projects,
     bulk_changes_touch_only_reachable_issues,
     issues_are_assigned,
+    assignees_outside_the_organization_look_alike,
     events_are_read_by_id_with_their_neighbours,
     tags_are_counted_and_paged,
     comments_are_notes,

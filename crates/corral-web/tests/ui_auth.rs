@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -283,6 +284,292 @@ async fn throttling(shape: Shape) {
     let blocked = post_login(&cookie_client(), &app, "ops@acme.test", PASSWORD).await;
     assert_eq!(blocked.status, 429);
     assert!(blocked.header("retry-after").is_some());
+}
+
+/// A browser-like client whose connections come from `ip` (any address of
+/// 127.0.0.0/8 reaches the test server): the server takes the client address
+/// from the connection.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<IpAddr>().expect("an address"))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Sends every `(email, password)` sign-in from `client` at once, each on
+/// its own task; the answers in the same order.
+async fn sign_ins_at_once(
+    app: &TestApp,
+    client: &reqwest::Client,
+    attempts: Vec<(String, String)>,
+) -> Vec<Reply> {
+    let tasks: Vec<_> = attempts
+        .into_iter()
+        .map(|(email, password)| {
+            let request = client.post(app.url("/login")).form(&[
+                ("email", email.as_str()),
+                ("password", password.as_str()),
+                ("next", "/"),
+            ]);
+            tokio::spawn(send(request))
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.expect("the request ran"));
+    }
+    replies
+}
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status).collect()
+}
+
+fn count(replies: &[Reply], status: u16) -> usize {
+    replies.iter().filter(|r| r.status == status).count()
+}
+
+/// Bursts of sign-ins are counted before any password is checked, so the
+/// limits hold however many arrive at once.
+async fn parallel_sign_ins_are_throttled(shape: Shape) {
+    // hashers wait long enough that no attempt here is turned away as busy
+    let app = TestApp::builder(shape)
+        .toml("[auth]\nhash_wait_ms = 60000\n")
+        .start()
+        .await;
+    user_with_password(&app, "dev@acme.test", PASSWORD, Some(Role::Member)).await;
+    user_with_password(&app, "ops@acme.test", PASSWORD, Some(Role::Member)).await;
+    fresh_login_window().await;
+    let client = cookie_client();
+    let key = "email-ip:127.0.0.1:dev@acme.test";
+
+    // forty guesses at one account at once: five are checked
+    let guesses = (0..40)
+        .map(|i| ("dev@acme.test".to_string(), format!("guess {i}")))
+        .collect();
+    let replies = sign_ins_at_once(&app, &client, guesses).await;
+    assert_eq!(
+        (count(&replies, 200), count(&replies, 429)),
+        (5, 35),
+        "{:?}",
+        statuses(&replies)
+    );
+    for reply in replies.iter().filter(|r| r.status == 200) {
+        assert!(reply.body.contains("Wrong email or password."));
+    }
+    assert_eq!(app.store.login_failures(key, Utc::now()).await.unwrap(), 5);
+    let late = post_login(&cookie_client(), &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(late.status, 429, "the right password after the guesses");
+    assert!(session_cookie(&late).is_none());
+
+    // the right password sent while a burst of guesses is being answered,
+    // once five of them are counted: refused as well
+    let key = "email-ip:127.0.0.1:ops@acme.test";
+    let guesses = (0..40)
+        .map(|i| ("ops@acme.test".to_string(), format!("guess {i}")))
+        .collect();
+    let burst = sign_ins_at_once(&app, &client, guesses);
+    let right = async {
+        app.eventually(
+            "five guesses counted",
+            Duration::from_secs(30),
+            async || {
+                let n = app.store.login_failures(key, Utc::now()).await.unwrap();
+                (n >= 5).then_some(())
+            },
+        )
+        .await;
+        post_login(&cookie_client(), &app, "ops@acme.test", PASSWORD).await
+    };
+    let (replies, right) = tokio::join!(burst, right);
+    assert_eq!(right.status, 429, "{}", right.body);
+    assert!(session_cookie(&right).is_none());
+    assert_eq!(
+        (count(&replies, 200), count(&replies, 429)),
+        (5, 35),
+        "{:?}",
+        statuses(&replies)
+    );
+
+    // forty unknown emails at once from one address: twenty are checked
+    let from = client_from("127.0.0.3");
+    let guesses = (0..40)
+        .map(|i| (format!("nobody{i}@acme.test"), "guess".to_string()))
+        .collect();
+    let replies = sign_ins_at_once(&app, &from, guesses).await;
+    assert_eq!(
+        (count(&replies, 200), count(&replies, 429)),
+        (20, 20),
+        "{:?}",
+        statuses(&replies)
+    );
+    assert_eq!(
+        app.store
+            .login_failures("ip:127.0.0.3", Utc::now())
+            .await
+            .unwrap(),
+        20
+    );
+}
+
+/// Guesses from one address lock that address out of the account, not the
+/// account's owner elsewhere.
+async fn failures_from_one_address_do_not_lock_out_another(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    user_with_password(&app, "dev@acme.test", PASSWORD, Some(Role::Member)).await;
+    fresh_login_window().await;
+    let there = client_from("127.0.0.1");
+    for i in 0..5 {
+        let reply = post_login(&there, &app, "dev@acme.test", "nope").await;
+        assert_eq!(reply.status, 200, "failure {i}");
+    }
+    let blocked = post_login(&there, &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(blocked.status, 429, "{}", blocked.body);
+
+    let home = client_from("127.0.0.2");
+    let reply = post_login(&home, &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert!(session_cookie(&reply).is_some());
+    let still = post_login(&client_from("127.0.0.1"), &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(still.status, 429, "the guessing address stays locked out");
+
+    // guesses spread over many addresses reach the per-email limit (the
+    // store stands in for them): an address with no failures still gets in,
+    // one with a failure waits
+    for _ in 0..100 {
+        app.store
+            .count_login_failure("email:dev@acme.test", Utc::now())
+            .await
+            .unwrap();
+    }
+    let guesser = client_from("127.0.0.5");
+    let first = post_login(&guesser, &app, "dev@acme.test", "nope").await;
+    assert_eq!(first.status, 200, "an address's first guess is checked");
+    let second = post_login(&guesser, &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(second.status, 429, "{}", second.body);
+    let clean = post_login(&client_from("127.0.0.4"), &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(clean.status, 303, "{}", clean.body);
+}
+
+/// Password hashing runs under `auth.max_concurrent_hashes`; past it (and
+/// `auth.hash_wait_ms`) every password form answers 503 with Retry-After
+/// and changes nothing.
+async fn password_hashing_is_capped(shape: Shape) {
+    let app = TestApp::builder(shape)
+        .toml("[auth]\nmax_concurrent_hashes = 1\nhash_wait_ms = 0\n")
+        .start()
+        .await;
+    let user = user_with_password(&app, "dev@acme.test", PASSWORD, Some(Role::Member)).await;
+    fresh_login_window().await;
+
+    // unknown emails are hashed (against a fixed hash) in the same turns
+    let client = cookie_client();
+    let attempts = (0..16)
+        .map(|i| (format!("nobody{i}@acme.test"), "guess".to_string()))
+        .collect();
+    let replies = sign_ins_at_once(&app, &client, attempts).await;
+    let (checked, busy) = (count(&replies, 200), count(&replies, 503));
+    assert_eq!(checked + busy, 16, "{:?}", statuses(&replies));
+    assert!(checked >= 1 && busy >= 1, "{:?}", statuses(&replies));
+    for reply in replies.iter().filter(|r| r.status == 503) {
+        let retry: u64 = reply
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds");
+        assert!(retry >= 1);
+    }
+    assert_eq!(app.state.passwords.peak_running(), 1);
+    assert_eq!(
+        app.store
+            .login_failures("ip:127.0.0.1", Utc::now())
+            .await
+            .unwrap(),
+        checked as i64,
+        "a sign-in turned away unchecked is no failure"
+    );
+
+    // with the one turn taken, each password form is turned away
+    let turn = app.state.passwords.reserve().await.expect("a free turn");
+    let busy = post_login(&cookie_client(), &app, "dev@acme.test", PASSWORD).await;
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert!(busy.header("retry-after").is_some());
+    assert!(session_cookie(&busy).is_none());
+
+    let b = common::browser_for(&app, user.id).await;
+    let fields = [
+        ("current", PASSWORD),
+        ("password", "a new password"),
+        ("confirm", "a new password"),
+    ];
+    let change = b.submit("/settings/account/password", &fields).await;
+    assert_eq!(change.status, 503, "{}", change.body);
+
+    let link = corral_web::mail::reset_link(&app.state, user.id)
+        .await
+        .unwrap();
+    let path = format!("/reset/{}", link.rsplit('/').next().unwrap());
+    let reset_fields = [
+        ("password", "brand new password"),
+        ("confirm", "brand new password"),
+    ];
+    let reset = send(cookie_client().post(app.url(&path)).form(&reset_fields)).await;
+    assert_eq!(reset.status, 503, "{}", reset.body);
+
+    let token = corral_web::session::random_token();
+    app.store
+        .create_invitation(
+            app.fixtures().org.id,
+            "new@acme.test",
+            Role::Member,
+            &sha256_hex(&token),
+            None,
+            Utc::now() + chrono::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    let accept_path = format!("/accept/{token}");
+    let accept_fields = [
+        ("name", "New"),
+        ("password", "a long password"),
+        ("confirm", "a long password"),
+    ];
+    let accept = send(
+        cookie_client()
+            .post(app.url(&accept_path))
+            .form(&accept_fields),
+    )
+    .await;
+    assert_eq!(accept.status, 503, "{}", accept.body);
+    assert!(matches!(
+        app.store.user_by_email("new@acme.test").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // a turn again: nothing was used up
+    drop(turn);
+    let reset = send(cookie_client().post(app.url(&path)).form(&reset_fields)).await;
+    assert_eq!(reset.status, 303, "the link still works: {}", reset.body);
+    let accept = send(
+        cookie_client()
+            .post(app.url(&accept_path))
+            .form(&accept_fields),
+    )
+    .await;
+    assert_eq!(accept.status, 303, "{}", accept.body);
+    let reply = post_login(
+        &cookie_client(),
+        &app,
+        "dev@acme.test",
+        "brand new password",
+    )
+    .await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(app.state.passwords.peak_running(), 1);
 }
 
 /// What a forged form sends: a description, its fields, its Origin.
@@ -596,6 +883,9 @@ both_shapes!(
     sign_in_and_out,
     bad_credentials_look_alike,
     throttling,
+    parallel_sign_ins_are_throttled,
+    failures_from_one_address_do_not_lock_out_another,
+    password_hashing_is_capped,
     csrf_and_origin,
     password_change_ends_other_sessions,
     reset_by_mail,

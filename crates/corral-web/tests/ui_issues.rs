@@ -817,6 +817,41 @@ async fn actions(shape: Shape) {
         400
     );
     assert_eq!(get().await.assignee, None);
+    // and every refusal reads the same: another organization's member and
+    // team, a superuser, nobody
+    let beta = app.store.create_organization("beta", "Beta").await.unwrap();
+    app.store
+        .set_membership(beta.id, stranger.id, Role::Owner)
+        .await
+        .unwrap();
+    let their_team = app.store.create_team(beta.id, "ops", "Ops").await.unwrap();
+    let root = app
+        .store
+        .create_user(corral_core::NewUser {
+            email: "root@corral.test".into(),
+            name: "Root Admin".into(),
+            password_hash: None,
+            is_superuser: true,
+        })
+        .await
+        .unwrap();
+    let nobody = root.id + 1000;
+    let mut answers = Vec::new();
+    for value in [
+        format!("user:{}", stranger.id),
+        format!("user:{}", root.id),
+        format!("user:{nobody}"),
+        format!("team:{}", their_team.id),
+        format!("team:{nobody}"),
+    ] {
+        let reply = act(&b, issue, "assign", &[("assignee", value.as_str())]).await;
+        assert_eq!(reply.status, 400, "{value}: {}", reply.body);
+        answers.push((value, reply.body));
+    }
+    for (value, body) in &answers {
+        assert_eq!(body, &answers[0].1, "{value} reads like the others");
+    }
+    assert_eq!(get().await.assignee, None);
 
     // comments
     let reply = act(

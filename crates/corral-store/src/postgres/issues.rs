@@ -412,9 +412,8 @@ pub(super) async fn assign_issue(
     let allowed = match assignee {
         None => true,
         Some(Assignee::User(user)) => sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND (u.is_superuser OR EXISTS ( \
-               SELECT 1 FROM memberships m JOIN projects p ON p.org_id = m.org_id \
-               WHERE m.user_id = u.id AND p.id = $2)))",
+            "SELECT EXISTS (SELECT 1 FROM memberships m JOIN projects p ON p.org_id = m.org_id \
+               WHERE m.user_id = $1 AND p.id = $2)",
         )
         .bind(user)
         .bind(issue.project_id)

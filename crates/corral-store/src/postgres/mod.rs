@@ -269,6 +269,17 @@ impl Store for PgStore {
     async fn count_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
         signin::count_login_failure(&self.pool, key, now).await
     }
+    async fn take_login_attempt(
+        &self,
+        key: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        signin::take_login_attempt(&self.pool, key, limit, now).await
+    }
+    async fn return_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        signin::return_login_attempt(&self.pool, key, now).await
+    }
     async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
         signin::login_failures(&self.pool, key, now).await
     }

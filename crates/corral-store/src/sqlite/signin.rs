@@ -10,8 +10,8 @@ use crate::error::{db, db_err, found};
 use crate::plan::login_window;
 use crate::validate;
 
-/// Longest throttling key (`ip:` + an IPv6 address, `email:` + an address).
-const MAX_KEY: usize = 300;
+/// Longest throttling key (`email-ip:` + an IPv6 address + an email).
+const MAX_KEY: usize = 320;
 
 pub(super) async fn create_session(
     pool: &SqlitePool,
@@ -102,22 +102,57 @@ pub(super) async fn count_login_failure(
     key: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<i64> {
+    // below the largest count every take succeeds
+    let counted = take_login_attempt(pool, key, i64::MAX, now).await?;
+    Ok(counted.unwrap_or(i64::MAX))
+}
+
+pub(super) async fn take_login_attempt(
+    pool: &SqlitePool,
+    key: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<i64>> {
     validate::text("key", key, MAX_KEY)?;
-    // A newer window starts over; a failure stamped with an older window (a
-    // process with a slow clock) still counts in the latest one.
+    validate::login_limit(limit)?;
+    // One statement, so concurrent takes queue on the row and each sees the
+    // count the one before left. A newer window starts over; an attempt
+    // stamped with an older window (a process with a slow clock) still
+    // counts in the latest one. At the limit the update does not happen and
+    // no row comes back.
     sqlx::query_scalar(
         "INSERT INTO login_failures (key, window_start, count) VALUES (?1, ?2, 1) \
          ON CONFLICT (key) DO UPDATE SET \
            count = CASE WHEN excluded.window_start > login_failures.window_start THEN 1 \
                         ELSE login_failures.count + 1 END, \
            window_start = max(login_failures.window_start, excluded.window_start) \
+         WHERE excluded.window_start > login_failures.window_start \
+            OR login_failures.count < ?3 \
          RETURNING count",
     )
     .bind(key)
     .bind(ms(login_window(now)))
-    .fetch_one(pool)
+    .bind(limit)
+    .fetch_optional(pool)
     .await
     .map_err(db)
+}
+
+pub(super) async fn return_login_attempt(
+    pool: &SqlitePool,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE login_failures SET count = count - 1 \
+         WHERE key = ?1 AND window_start = ?2 AND count > 0",
+    )
+    .bind(key)
+    .bind(ms(login_window(now)))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 pub(super) async fn login_failures(

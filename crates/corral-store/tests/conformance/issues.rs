@@ -490,15 +490,21 @@ pub async fn assignees_and_assigned_filters(store: SharedStore) {
         store.issue_by_id(c).await.unwrap().assignee,
         Some(Assignee::User(bob.id))
     );
-    // Only members and teams of the issue's organization (and superusers).
+    // Only members and teams of the issue's organization (a superuser who
+    // is not a member neither).
     for who in [
         Assignee::User(outsider.id),
         Assignee::Team(foreign.id),
+        Assignee::User(root.id),
         Assignee::User(root.id + 100),
         Assignee::Team(core.id + 100),
     ] {
         assert!(invalid(store.assign_issue(d, Some(who)).await), "{who}");
     }
+    store
+        .set_membership(f.org.id, root.id, Role::Member)
+        .await
+        .unwrap();
     store
         .assign_issue(d, Some(Assignee::User(root.id)))
         .await

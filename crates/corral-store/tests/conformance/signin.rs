@@ -1,4 +1,4 @@
-use chrono::{Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use corral_core::model::*;
 use corral_core::{SharedStore, StoreError};
 
@@ -128,6 +128,102 @@ pub async fn login_failures_count_in_fixed_windows(store: SharedStore) {
         store.count_login_failure(" ", at(0, 0)).await,
         Err(StoreError::Invalid { .. })
     ));
+}
+
+/// Takes `n` attempts under `key` at once, each on its own task.
+async fn take_at_once(
+    store: &SharedStore,
+    key: &str,
+    limit: i64,
+    n: usize,
+    now: DateTime<Utc>,
+) -> Vec<Option<i64>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.to_string();
+            tokio::spawn(async move { store.take_login_attempt(&key, limit, now).await })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.push(
+            task.await
+                .expect("the task ran")
+                .expect("an attempt is taken"),
+        );
+    }
+    taken
+}
+
+pub async fn login_attempts_are_taken_atomically(store: SharedStore) {
+    let w = Utc::now().duration_trunc(Duration::minutes(15)).unwrap() - Duration::hours(1);
+    let at = |m: i64| w + Duration::minutes(m);
+    const N: usize = 40;
+
+    // Concurrent takes each see the count the one before left: 1..=N once each.
+    let mut counts: Vec<i64> = take_at_once(&store, "ip:10.0.0.1", 1000, N, at(1))
+        .await
+        .into_iter()
+        .map(|c| c.expect("under the limit"))
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=N as i64).collect::<Vec<_>>());
+    assert_eq!(
+        store.login_failures("ip:10.0.0.1", at(1)).await.unwrap(),
+        N as i64
+    );
+
+    // With a limit, exactly that many of them get an attempt.
+    let key = "email-ip:10.0.0.1:ann@example.com";
+    let taken = take_at_once(&store, key, 5, N, at(1)).await;
+    let mut counts: Vec<i64> = taken.iter().flatten().copied().collect();
+    counts.sort_unstable();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5], "{taken:?}");
+    assert_eq!(
+        store.login_failures(key, at(1)).await.unwrap(),
+        5,
+        "a refused take changes nothing"
+    );
+
+    // An attempt given back can be taken again, once.
+    store.return_login_attempt(key, at(2)).await.unwrap();
+    assert_eq!(store.login_failures(key, at(2)).await.unwrap(), 4);
+    assert_eq!(
+        store.take_login_attempt(key, 5, at(3)).await.unwrap(),
+        Some(5)
+    );
+    assert_eq!(store.take_login_attempt(key, 5, at(3)).await.unwrap(), None);
+    // A later window starts over; what is given back for an earlier one is
+    // not taken from it.
+    assert_eq!(
+        store.take_login_attempt(key, 5, at(15)).await.unwrap(),
+        Some(1)
+    );
+    store.return_login_attempt(key, at(14)).await.unwrap();
+    assert_eq!(store.login_failures(key, at(15)).await.unwrap(), 1);
+    // Never below nothing, and nothing to give back for an unknown key.
+    store.return_login_attempt(key, at(15)).await.unwrap();
+    store.return_login_attempt(key, at(15)).await.unwrap();
+    assert_eq!(store.login_failures(key, at(15)).await.unwrap(), 0);
+    store
+        .return_login_attempt("ip:unknown", at(15))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_attempt(key, 5, at(16)).await.unwrap(),
+        Some(1)
+    );
+
+    for (key, limit) in [(" ", 5), ("ip:10.0.0.2", 0), ("ip:10.0.0.2", -1)] {
+        assert!(
+            matches!(
+                store.take_login_attempt(key, limit, at(1)).await,
+                Err(StoreError::Invalid { .. })
+            ),
+            "{key:?} {limit}"
+        );
+    }
 }
 
 pub async fn password_resets_are_single_use(store: SharedStore) {

@@ -95,21 +95,10 @@ pub async fn load_actors(
     for m in state.store.list_members(org_id).await? {
         actors.users.insert(m.user.id, m.user);
     }
+    // only the organization's own: an assignee who is no longer a member
+    // (or a superuser assigned before that was refused) shows as an id
     for t in state.store.list_teams(org_id).await? {
         actors.teams.insert(t.id, t);
-    }
-    for issue in issues {
-        if let Some(Assignee::User(id)) = issue.assignee
-            && !actors.users.contains_key(&id)
-        {
-            match state.store.user_by_id(id).await {
-                Ok(u) => {
-                    actors.users.insert(id, u);
-                }
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
     Ok(actors)
 }
@@ -303,10 +292,21 @@ fn status_change(update: &IssueUpdate) -> Result<Option<StatusChange>, ApiError>
     }))
 }
 
-/// Whom `assignedTo` names: `Some(None)` unassigns. Emails (Sentry's
-/// usernames) must belong to a user; the store checks membership.
+/// The one answer to every `assignedTo` that names no member or team of the
+/// organization, whether the user exists elsewhere, is a superuser, or does
+/// not exist: it tells a member nothing about other organizations.
+fn not_assignable() -> ApiError {
+    ApiError::BadRequest(
+        "invalid assignedTo: not a member and not a team of the issue's organization".into(),
+    )
+}
+
+/// Whom `assignedTo` names in the organization: `Some(None)` unassigns.
+/// Emails (Sentry's usernames) are looked up among its members only; the
+/// store checks ids.
 async fn assignee_of(
     state: &AppState,
+    org_id: OrgId,
     update: &IssueUpdate,
 ) -> Result<Option<Option<Assignee>>, ApiError> {
     let Some(raw) = &update.assigned_to else {
@@ -322,13 +322,12 @@ async fn assignee_of(
     if let Ok(id) = raw.parse::<i64>() {
         return Ok(Some(Some(Assignee::User(id))));
     }
-    match state.store.user_by_email(raw).await {
-        Ok(user) => Ok(Some(Some(Assignee::User(user.id)))),
-        Err(StoreError::NotFound(_)) => Err(ApiError::BadRequest(format!(
-            "invalid assignedTo: {raw:?} is not a member of the issue's organization"
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    let members = state.store.list_members(org_id).await?;
+    members
+        .iter()
+        .find(|m| m.user.email.eq_ignore_ascii_case(raw))
+        .map(|m| Some(Some(Assignee::User(m.user.id))))
+        .ok_or_else(not_assignable)
 }
 
 /// Checks a body before anything changes: something to change, a known status.
@@ -352,7 +351,13 @@ async fn apply(
     if let Some(assignee) = assignee {
         // first, so an assignee outside the organization changes nothing
         for issue in issues {
-            state.store.assign_issue(issue.id, assignee).await?;
+            match state.store.assign_issue(issue.id, assignee).await {
+                Ok(_) => {}
+                Err(StoreError::Invalid {
+                    field: "assignee", ..
+                }) => return Err(not_assignable()),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     match change {
@@ -426,7 +431,7 @@ async fn bulk_update(
     update: IssueUpdate,
 ) -> Result<Response, ApiError> {
     let change = check_update(&update)?;
-    let assignee = assignee_of(state, &update).await?;
+    let assignee = assignee_of(state, org_id, &update).await?;
     let issues = bulk_issues(state, ids, projects).await?;
     if issues.is_empty() {
         // as Sentry: ids out of reach change nothing and say nothing
@@ -580,7 +585,7 @@ pub async fn update_issue(
     let (issue, project) = auth.issue(&state, &p.id).await?;
     auth.allow(Action::TriageIssues, project.org_id)?;
     let change = check_update(&update)?;
-    let assignee = assignee_of(&state, &update).await?;
+    let assignee = assignee_of(&state, project.org_id, &update).await?;
     apply(&state, std::slice::from_ref(&issue), change, assignee).await?;
     let issue = state.store.issue_by_id(issue.id).await?;
     Ok(Json(issue_shape(&state, &issue, &project, &at.base).await?))

@@ -1,13 +1,12 @@
 //! The pages of visitors without a session: signing in (throttled per email
-//! and per client address), signing out, password resets and accepting
-//! invitations.
+//! and client address, per address and per email), signing out, password
+//! resets and accepting invitations.
 //!
 //! Forms here cannot carry a session's CSRF token, so they are refused when
 //! the browser says they come from another site (or from an opaque origin).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::LazyLock;
 
 use askama::Template;
 use axum::Router;
@@ -25,15 +24,26 @@ use serde::Deserialize;
 
 use super::{STYLESHEET_URL, render, store_failure};
 use crate::access::Access;
-use crate::accounts::{hash_password, verify_password};
+use crate::accounts::PasswordError;
 use crate::mail;
 use crate::session::{self, SignedIn, cookie_hash, sha256_hex};
 use crate::state::AppState;
 
-/// Failed sign-ins allowed per email in a window.
-pub const EMAIL_FAILURES: i64 = 5;
-/// Failed sign-ins allowed per client address in a window.
+/// Failed sign-ins allowed per email from one client address in a window:
+/// what someone mistyping their password meets, and all a guesser at one
+/// address gets for one account.
+pub const EMAIL_IP_FAILURES: i64 = 5;
+/// Failed sign-ins allowed per client address in a window, whatever the
+/// emails.
 pub const IP_FAILURES: i64 = 20;
+/// Failed sign-ins allowed per email from every address together in a
+/// window. It only slows guessing spread over many addresses: a limit that
+/// anyone can run into for any email is a way to lock its owner out, so it
+/// is far above [`EMAIL_IP_FAILURES`], and past it an address with no
+/// failures in the window still gets its attempt. The owner signing in from
+/// their own (clean) address is never refused; a guesser with many addresses
+/// gets one guess per fresh address instead of five.
+pub const EMAIL_FAILURES: i64 = 100;
 /// The store's fixed throttling window.
 const WINDOW_SECS: i64 = 15 * 60;
 /// Reset mails per address per window: enough for a lost mail, too few
@@ -84,34 +94,45 @@ pub fn check_name(name: &str) -> Result<&str, &'static str> {
     }
 }
 
-/// argon2 takes tens of milliseconds of CPU: off the async threads.
-pub async fn hash(password: String) -> Result<String, Response> {
-    match tokio::task::spawn_blocking(move || hash_password(&password)).await {
-        Ok(Ok(hash)) => Ok(hash),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "hashing a password failed");
-            Err(internal_error())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the hashing task failed");
-            Err(internal_error())
-        }
-    }
+/// Hashes a new password in a turn of the capped hashers.
+pub async fn hash(state: &AppState, password: String) -> Result<String, Response> {
+    let hasher = state
+        .passwords
+        .reserve()
+        .await
+        .map_err(|e| password_failure(state, e))?;
+    hasher
+        .hash(password)
+        .await
+        .map_err(|e| password_failure(state, e))
 }
 
-/// Whether `password` matches the user's hash. Without a user (or a
-/// password) it checks against a fixed hash all the same, so answers take
-/// as long whether the account exists or not.
-pub async fn verify(password: String, user: Option<&User>) -> bool {
-    static NOBODY: LazyLock<String> =
-        LazyLock::new(|| hash_password("no account has this password").unwrap_or_default());
-    let stored = user.and_then(|u| u.password_hash.clone());
-    let has_hash = stored.is_some();
-    let hash = stored.unwrap_or_else(|| NOBODY.clone());
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    matches && has_hash
+/// The answer when a password could not be hashed or checked: 503 with
+/// Retry-After when every hasher stayed busy.
+pub fn password_failure(state: &AppState, e: PasswordError) -> Response {
+    match e {
+        PasswordError::Busy => {
+            tracing::debug!("password hashers busy");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let mut response = (
+                status,
+                super::error_page(
+                    status,
+                    "too many passwords are being checked right now; try again in a moment",
+                ),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(state.passwords.retry_after_secs()),
+            );
+            response
+        }
+        PasswordError::Failed(e) => {
+            tracing::error!(error = %e, "hashing a password failed");
+            internal_error()
+        }
+    }
 }
 
 fn internal_error() -> Response {
@@ -198,6 +219,11 @@ fn email_key(prefix: &str, email: &str) -> String {
     }
 }
 
+/// A throttling key for one email from one client address.
+fn email_ip_key(email: &str, ip: &str) -> String {
+    email_key(&format!("email-ip:{ip}"), email)
+}
+
 // --- signing in and out -------------------------------------------------------
 
 #[derive(Template)]
@@ -273,19 +299,13 @@ async fn login(
         error: Some(error),
     };
     let now = Utc::now();
-    let by_email = email_key("email", &email);
-    let by_ip = format!("ip:{ip}");
-    let failures = async {
-        Ok::<_, StoreError>((
-            state.store.login_failures(&by_email, now).await?,
-            state.store.login_failures(&by_ip, now).await?,
-        ))
-    };
-    match failures.await {
-        Ok((e, i)) if e >= EMAIL_FAILURES || i >= IP_FAILURES => {
-            // past the limit the password is not even looked at
-            let wait = window_left(now);
+    // the attempt is taken before the password is looked at, so parallel
+    // requests cannot all pass a check made before any of them counted
+    let attempt = match SignInAttempt::take(&state, &email, &ip, now).await {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => {
             tracing::debug!(ip = %ip, "sign-in throttled");
+            let wait = window_left(now);
             let minutes = (wait + 59) / 60;
             let mut response = render(&page(format!(
                 "Too many failed sign-ins. Try again in {minutes} minute{}.",
@@ -297,32 +317,120 @@ async fn login(
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait));
             return response;
         }
-        Ok(_) => {}
         Err(e) => return store_failure(e),
-    }
+    };
     let user = match state.store.user_by_email(&email).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound(_)) | Err(StoreError::Invalid { .. }) => None,
         Err(e) => return store_failure(e),
     };
-    let matches = verify(form.password.clone(), user.as_ref()).await;
-    let user = match user {
-        Some(u) if matches && u.is_active => u,
-        _ => {
-            for key in [&by_email, &by_ip] {
-                if let Err(e) = state.store.count_login_failure(key, now).await {
-                    return store_failure(e);
-                }
+    // unknown emails are checked against a fixed hash, in the same turns
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let checked = match state.passwords.reserve().await {
+        Ok(hasher) => hasher.verify(form.password.clone(), stored).await,
+        Err(e) => Err(e),
+    };
+    let matches = match checked {
+        Ok(m) => m,
+        Err(e) => {
+            // the password was not looked at: not a failure
+            if let Err(e) = attempt.give_back(&state).await {
+                return store_failure(e);
             }
-            return render(&page(BAD_CREDENTIALS.into()));
+            return password_failure(&state, e);
         }
     };
-    if let Err(e) = state.store.clear_login_failures(&by_email).await {
+    let user = match user {
+        Some(u) if matches && u.is_active => u,
+        // the attempt stays taken: a failure
+        _ => return render(&page(BAD_CREDENTIALS.into())),
+    };
+    if let Err(e) = attempt.succeeded(&state).await {
         return store_failure(e);
     }
     match session::start(&state, user.id).await {
         Ok(cookie) => (CookieJar::new().add(cookie), Redirect::to(&next)).into_response(),
         Err(e) => store_failure(e),
+    }
+}
+
+/// A sign-in attempt taken from the throttle's counters before its password
+/// is checked. It stays counted (a failure) unless it is given back.
+struct SignInAttempt {
+    now: DateTime<Utc>,
+    by_email_ip: String,
+    by_ip: String,
+    by_email: String,
+    /// Not when the per-email limit was passed from a clean address.
+    email_taken: bool,
+}
+
+impl SignInAttempt {
+    /// Takes an attempt from each counter, most specific first; `None` when
+    /// one of them is at its limit (then nothing stays taken).
+    async fn take(
+        state: &AppState,
+        email: &str,
+        ip: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SignInAttempt>, StoreError> {
+        let store = &state.store;
+        let by_email_ip = email_ip_key(email, ip);
+        let by_ip = format!("ip:{ip}");
+        let by_email = email_key("email", email);
+        if store
+            .take_login_attempt(&by_email_ip, EMAIL_IP_FAILURES, now)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let Some(from_ip) = store.take_login_attempt(&by_ip, IP_FAILURES, now).await? else {
+            store.return_login_attempt(&by_email_ip, now).await?;
+            return Ok(None);
+        };
+        let email_taken = match store
+            .take_login_attempt(&by_email, EMAIL_FAILURES, now)
+            .await?
+        {
+            Some(_) => true,
+            // this attempt is the address's first in the window (see EMAIL_FAILURES)
+            None if from_ip == 1 => false,
+            None => {
+                store.return_login_attempt(&by_ip, now).await?;
+                store.return_login_attempt(&by_email_ip, now).await?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(SignInAttempt {
+            now,
+            by_email_ip,
+            by_ip,
+            by_email,
+            email_taken,
+        }))
+    }
+
+    /// The password was not checked: the attempt counts nowhere.
+    async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
+        let store = &state.store;
+        store
+            .return_login_attempt(&self.by_email_ip, self.now)
+            .await?;
+        store.return_login_attempt(&self.by_ip, self.now).await?;
+        if self.email_taken {
+            store.return_login_attempt(&self.by_email, self.now).await?;
+        }
+        Ok(())
+    }
+
+    /// The right password: the account's failures are forgotten (whoever
+    /// sent this knows the password), the address keeps any others'.
+    async fn succeeded(self, state: &AppState) -> Result<(), StoreError> {
+        let store = &state.store;
+        store.clear_login_failures(&self.by_email_ip).await?;
+        store.clear_login_failures(&self.by_email).await?;
+        store.return_login_attempt(&self.by_ip, self.now).await
     }
 }
 
@@ -479,6 +587,7 @@ struct NewPasswordForm {
 
 async fn reset_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<NewPasswordForm>,
@@ -502,6 +611,11 @@ async fn reset_password(
     if let Err(problem) = check_new_password(&form.password, &form.confirm) {
         return again(StatusCode::UNPROCESSABLE_ENTITY, problem);
     }
+    // nor busy hashers: a turn first, then the link
+    let hasher = match state.passwords.reserve().await {
+        Ok(h) => h,
+        Err(e) => return password_failure(&state, e),
+    };
     let user_id = match state
         .store
         .take_password_reset(&sha256_hex(&token), Utc::now())
@@ -511,30 +625,38 @@ async fn reset_password(
         Err(StoreError::NotFound(_)) => return invalid_link("reset"),
         Err(e) => return store_failure(e),
     };
-    let hash = match hash(form.password).await {
+    let hash = match hasher.hash(form.password).await {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(e) => return password_failure(&state, e),
     };
-    if let Err(e) = set_password_everywhere(&state, user_id, &hash, None).await {
+    drop(hasher);
+    if let Err(e) = set_password_everywhere(&state, user_id, &hash, None, &ip).await {
         return store_failure(e);
     }
     Redirect::to("/login?notice=password_reset").into_response()
 }
 
 /// Sets a new password and ends the user's sessions (but `keep`), and
-/// forgets their failed sign-ins.
+/// forgets their failed sign-ins: from every address together and from
+/// `ip`, the address that changed it (others' stay throttled).
 pub async fn set_password_everywhere(
     state: &AppState,
     user_id: UserId,
     hash: &str,
     keep: Option<&str>,
+    ip: &str,
 ) -> Result<(), StoreError> {
     state.store.set_password_hash(user_id, hash).await?;
     let ended = state.store.delete_user_sessions(user_id, keep).await?;
     let user = state.store.user_by_id(user_id).await?;
+    let email = user.email.to_lowercase();
     state
         .store
-        .clear_login_failures(&email_key("email", &user.email.to_lowercase()))
+        .clear_login_failures(&email_key("email", &email))
+        .await?;
+    state
+        .store
+        .clear_login_failures(&email_ip_key(&email, ip))
         .await?;
     tracing::info!(
         user.id = user_id,
@@ -752,7 +874,7 @@ async fn accept(
             if let Err(problem) = check_new_password(&form.password, &form.confirm) {
                 return again(StatusCode::UNPROCESSABLE_ENTITY, problem);
             }
-            let password_hash = match hash(form.password.clone()).await {
+            let password_hash = match hash(&state, form.password.clone()).await {
                 Ok(h) => h,
                 Err(r) => return r,
             };

@@ -138,8 +138,10 @@ pub(super) async fn assign(
     };
     match state.store.assign_issue(issue.id, assignee).await {
         Ok(_) => back(&org, &issue, notice),
-        // not a member or team of the organization
-        Err(StoreError::Invalid { reason, .. }) => bad_request(&reason),
+        // the same answer whoever it names: nothing about other organizations
+        Err(StoreError::Invalid { .. }) => {
+            bad_request("not a member and not a team of this organization")
+        }
         Err(e) => store_failure(e),
     }
 }

@@ -15,7 +15,9 @@ use super::{CsrfForm, Notice, NoticeQuery, done, minute, refusal, with_status};
 use crate::api::{hash_token, new_token_secret};
 use crate::session::SignedIn;
 use crate::state::AppState;
-use crate::ui::auth::{check_name, check_new_password, hash, set_password_everywhere, verify};
+use crate::ui::auth::{
+    ClientIp, check_name, check_new_password, password_failure, set_password_everywhere,
+};
 use crate::ui::{Chrome, render, store_failure};
 
 const PAGE: &str = "/settings/account/";
@@ -184,6 +186,7 @@ struct PasswordForm {
 
 async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     signed: SignedIn,
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
@@ -202,17 +205,31 @@ async fn change_password(
         Ok(u) => u,
         Err(e) => return store_failure(e),
     };
-    if !verify(form.current.clone(), Some(&user)).await {
-        return again(StatusCode::FORBIDDEN, "The current password is wrong.").await;
+    // one turn at the capped hashers for both hashes
+    let hasher = match state.passwords.reserve().await {
+        Ok(h) => h,
+        Err(e) => return password_failure(&state, e),
+    };
+    match hasher
+        .verify(form.current.clone(), user.password_hash.clone())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return again(StatusCode::FORBIDDEN, "The current password is wrong.").await;
+        }
+        Err(e) => return password_failure(&state, e),
     }
     if let Err(problem) = check_new_password(&form.password, &form.confirm) {
         return again(StatusCode::UNPROCESSABLE_ENTITY, problem).await;
     }
-    let hash = match hash(form.password).await {
+    let hash = match hasher.hash(form.password).await {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(e) => return password_failure(&state, e),
     };
-    match set_password_everywhere(&state, user.id, &hash, Some(&signed.session_hash)).await {
+    drop(hasher);
+    let keep = Some(signed.session_hash.as_str());
+    match set_password_everywhere(&state, user.id, &hash, keep, &ip).await {
         Ok(()) => done(PAGE, "password_changed"),
         Err(e) => store_failure(e),
     }
