@@ -58,11 +58,22 @@ pub(crate) fn read_with<T>(
     }
 }
 
+/// Text with every NUL replaced by U+FFFD, as [`read_json`] reads a `\u0000`
+/// in JSON: for strings that reach a store from elsewhere (envelope item
+/// headers), which PostgreSQL would refuse and SQLite keep.
+pub fn replace_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
+    }
+}
+
 /// The text with lone surrogates and NULs replaced by U+FFFD, numbers out
 /// of `f64`'s range written as strings, and values nested deeper than
 /// [`MAX_DEPTH`] written as strings of their JSON text; `None` when there is
-/// nothing to change. Text that is not JSON is copied as it is, so it fails
-/// to parse the same way.
+/// nothing to change. Text that is not JSON is copied as it is: the repaired
+/// text is JSON exactly when the text was.
 pub fn repair_json(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() + 64);
     let mut changed = false;
@@ -73,8 +84,16 @@ pub fn repair_json(text: &[u8]) -> Option<Vec<u8>> {
             b'"' => i = copy_string(text, i, &mut out, &mut changed),
             b'[' | b'{' if depth == MAX_DEPTH => {
                 let end = value_end(text, i);
-                write_string(&text[i..end], &mut out);
-                changed = true;
+                let deep = &text[i..end];
+                // only JSON becomes a string: repairing never makes text
+                // that is not JSON read as if it were (it is embedded in
+                // jobs as it came)
+                if serde_json::from_slice::<serde::de::IgnoredAny>(deep).is_ok() {
+                    write_string(deep, &mut out);
+                    changed = true;
+                } else {
+                    out.extend_from_slice(deep);
+                }
                 i = end;
             }
             open @ (b'[' | b'{') => {
@@ -300,6 +319,13 @@ mod tests {
     }
 
     #[test]
+    fn nul_in_other_text_is_replaced_alike() {
+        let from_json: String = read_json(br#""a\u0000b""#).unwrap();
+        assert_eq!(replace_nul("a\0b".to_owned()), from_json);
+        assert_eq!(replace_nul("plain".to_owned()), "plain");
+    }
+
+    #[test]
     fn numbers_out_of_range_become_their_text() {
         let big = format!("1{}", "0".repeat(400));
         let text = format!(r#"{{"a":1e400,"b":[-1E+400,2],"c":{big},"d":1e-400}}"#);
@@ -343,6 +369,13 @@ mod tests {
         ] {
             assert!(read_json::<Value>(text.as_bytes()).is_err(), "{text}");
         }
+        // nor does a value cut for its depth hide what is wrong inside it
+        let deep = format!("{{\"d\":{}1 2{}}}", "[".repeat(300), "]".repeat(300));
+        assert!(read_json::<Value>(deep.as_bytes()).is_err());
+        assert!(
+            repair_json(deep.as_bytes())
+                .is_none_or(|t| serde_json::from_slice::<serde::de::IgnoredAny>(&t).is_err())
+        );
     }
 
     #[test]

@@ -31,5 +31,5 @@ pub use event::{
     Request, Stacktrace, Tags, Thread, Timestamp, User, Values, format_event_id, parse_event_id,
     value_to_string,
 };
-pub use json::{read_json, repair_json};
+pub use json::{read_json, repair_json, replace_nul};
 pub use security::{MAX_SECURITY_REPORTS, SecurityReportError, parse_security_report};

@@ -432,6 +432,23 @@ proptest! {
         let _ = repair_json(&body);
     }
 
+    /// Repairing never turns text that is not JSON into JSON (ingest embeds
+    /// a payload in the job as it came, once the repaired text has read),
+    /// nor JSON into something else.
+    #[test]
+    fn repair_keeps_whether_text_is_json(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "{", "}", "[", "]", "\"", ",", ":", "1", "-", "1e400", "\"a\"",
+            "\\ud83d", "\\ude00", "\\u0000", "\\\\", "\\n", "x", " ",
+        ]), 0..64)
+    ) {
+        let text = parts.concat();
+        let is_json = |t: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(t).is_ok();
+        if let Some(repaired) = repair_json(text.as_bytes()) {
+            prop_assert_eq!(is_json(&repaired), is_json(text.as_bytes()), "{}", text);
+        }
+    }
+
     #[test]
     fn dsn_parse_never_panics(text in ".{0,80}") {
         let _ = text.parse::<Dsn>();
