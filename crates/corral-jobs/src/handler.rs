@@ -320,32 +320,25 @@ pub async fn run_job(
         .iter()
         .any(|f| disposition(&f.error, attempt, ctx.max_attempts) == Disposition::Retry);
     if retry {
-        let error = JobError::Transient(failures(job, &report.failed));
+        let reasons: Vec<String> = report.failed.iter().map(|f| reason(job, f)).collect();
+        let error = JobError::Transient(reasons.join("; "));
         return settle(job, ctx, attempt, error).await;
     }
     for failure in &report.failed {
-        let item = job.items.get(failure.index);
-        let reason = match item {
-            Some(item) => format!("{}: {}", item.describe(), failure.error),
-            None => failure.error.to_string(),
-        };
-        dead_letter(&job.with_only(failure.index), ctx, attempt, &reason).await?;
-        tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %reason, "job item dead-lettered");
+        let why = reason(job, failure);
+        dead_letter(&job.with_only(failure.index), ctx, attempt, &why).await?;
+        tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %why, "job item dead-lettered");
     }
     metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
     Ok(())
 }
 
-/// The failed items, for a job-level message.
-fn failures(job: &IngestJob, failed: &[ItemFailure]) -> String {
-    failed
-        .iter()
-        .map(|f| match job.items.get(f.index) {
-            Some(item) => format!("{}: {}", item.describe(), f.error),
-            None => f.error.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+/// Why an item failed, naming the item: `event <id>: invalid JSON: …`.
+fn reason(job: &IngestJob, failure: &ItemFailure) -> String {
+    match job.items.get(failure.index) {
+        Some(item) => format!("{}: {}", item.describe(), failure.error),
+        None => failure.error.to_string(),
+    }
 }
 
 /// What becomes of a job that failed as a whole.
