@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_core::model::{Project, ProjectId};
-use corral_core::{AttachmentRecord, DigestOutcome, SharedStore, StoreError};
+use corral_core::{AttachmentRecord, DigestInput, DigestOutcome, SharedStore, StoreError};
 use corral_protocol::Event;
 use futures::FutureExt;
-use futures::future::try_join_all;
+use futures::future::join_all;
 
 use crate::batch::{BatchError, Batcher};
 use crate::items::{self, ItemError};
@@ -98,15 +98,29 @@ impl From<ItemError> for JobError {
 }
 
 /// What one job did, for logs, metrics and follow-ups.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct JobReport {
     pub outcomes: Vec<DigestOutcome>,
     pub other_items: usize,
+    /// The items that could not be digested, in the job's order; every
+    /// other item is written.
+    pub failed: Vec<ItemFailure>,
 }
 
-/// Digests every item of a job. Idempotent: events are keyed by
-/// `(project, event_id)` and attachments by their path, so running a job
-/// again after a crash changes nothing that was already written.
+/// An item of a job that could not be digested.
+#[derive(Debug)]
+pub struct ItemFailure {
+    /// Its place in the job's items.
+    pub index: usize,
+    pub error: JobError,
+}
+
+/// Digests every item of a job, each on its own: an item that fails is
+/// reported in [`JobReport::failed`] and the others are written all the
+/// same. Idempotent: events are keyed by `(project, event_id)` and
+/// attachments by their path, so running a job again after a crash changes
+/// nothing that was already written. `Err` is for what fails the job as a
+/// whole (its format, its project).
 pub async fn process(job: &IngestJob, ctx: &JobContext) -> Result<JobReport, JobError> {
     if job.format != JOB_FORMAT {
         return Err(JobError::Permanent(format!(
@@ -119,86 +133,123 @@ pub async fn process(job: &IngestJob, ctx: &JobContext) -> Result<JobReport, Job
         Err(JobError::Permanent(_)) => return Err(JobError::ProjectGone(job.project_id)),
         Err(e) => return Err(e),
     };
+    let mut report = JobReport::default();
 
     // events first (concurrently, so they share digest batches), then what
     // refers to them
-    let mut events = Vec::new();
-    for item in &job.items {
+    let mut digests = Vec::new();
+    for (index, item) in job.items.iter().enumerate() {
         let (event_id, payload) = match item {
             JobItem::Event { event_id, payload }
             | JobItem::Transaction { event_id, payload }
             | JobItem::Security { event_id, payload } => (*event_id, payload),
             _ => continue,
         };
-        let mut event = Event::from_json(payload.as_bytes())
-            .map_err(|e| JobError::Permanent(format!("event {event_id}: invalid JSON: {e}")))?;
-        event.event_id = Some(event_id);
-        let input =
-            corral_core::prepare(project.id, &project.grouping_config, event, job.received_at);
-        events.push(ctx.batcher.digest(input));
+        match prepare_event(&project, event_id, payload, job.received_at) {
+            Ok(input) => digests.push(async move { (index, ctx.batcher.digest(input).await) }),
+            Err(error) => report.failed.push(ItemFailure { index, error }),
+        }
     }
-    let outcomes = try_join_all(events).await?;
+    for (index, result) in join_all(digests).await {
+        match result {
+            Ok(outcome) => report.outcomes.push(outcome),
+            Err(e) => report.failed.push(ItemFailure {
+                index,
+                error: e.into(),
+            }),
+        }
+    }
 
-    let mut report = JobReport {
-        outcomes,
-        other_items: 0,
-    };
+    for (index, item) in job.items.iter().enumerate() {
+        match write_item(item, job, ctx).await {
+            Ok(false) => {}
+            Ok(true) => report.other_items += 1,
+            Err(error) => report.failed.push(ItemFailure { index, error }),
+        }
+    }
+    report.failed.sort_by_key(|f| f.index);
+    Ok(report)
+}
+
+/// An event's payload read, normalized and grouped.
+fn prepare_event(
+    project: &Project,
+    event_id: uuid::Uuid,
+    payload: &str,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Result<DigestInput, JobError> {
+    let mut event = Event::from_json(payload.as_bytes())
+        .map_err(|e| JobError::Permanent(format!("invalid JSON: {e}")))?;
+    event.event_id = Some(event_id);
+    // a panic here is a bug met by this event's content: it fails this
+    // event, not the job's others
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        corral_core::prepare(project.id, &project.grouping_config, event, received_at)
+    }))
+    .map_err(|panic| {
+        JobError::Permanent(format!(
+            "the digest panicked: {}",
+            panic_message(panic.as_ref())
+        ))
+    })
+}
+
+/// Writes an item that is not an event; `Ok(false)` for events (written by
+/// the batcher).
+async fn write_item(item: &JobItem, job: &IngestJob, ctx: &JobContext) -> Result<bool, JobError> {
     let (pid, at) = (job.project_id, job.received_at);
-    for item in &job.items {
-        match item {
-            JobItem::Event { .. } | JobItem::Transaction { .. } | JobItem::Security { .. } => {
-                continue;
-            }
-            JobItem::Attachment(a) => {
-                ctx.store
-                    .add_attachment(&AttachmentRecord {
-                        project_id: pid,
-                        event_id: a.event_id,
-                        name: a.name.clone(),
-                        content_type: a.content_type.clone(),
-                        attachment_type: a.attachment_type.clone(),
-                        size: a.size as i64,
-                        path: a.path.clone(),
-                        created_at: at,
-                    })
-                    .await?;
-            }
-            JobItem::Session { payload } => {
-                if let Some(counts) = items::session(pid, payload, at)? {
-                    ctx.store.add_session_counts(&[counts]).await?;
-                }
-            }
-            JobItem::Sessions { payload } => {
-                let counts = items::sessions(pid, payload, ctx.max_sessions_per_envelope)?;
-                if !counts.is_empty() {
-                    ctx.store.add_session_counts(&counts).await?;
-                }
-            }
-            JobItem::ClientReport { payload } => {
-                let discards = items::client_report(pid, payload, at)?;
-                if !discards.is_empty() {
-                    ctx.store.add_client_discards(&discards).await?;
-                }
-            }
-            JobItem::CheckIn { payload } => {
-                ctx.store
-                    .add_check_in(&items::check_in(pid, payload, at)?)
-                    .await?;
-            }
-            JobItem::UserReport { payload } => {
-                ctx.store
-                    .add_user_report(&items::user_report(pid, payload, at)?)
-                    .await?;
-            }
-            JobItem::Feedback { event_id, payload } => {
-                ctx.store
-                    .add_user_report(&items::feedback(pid, *event_id, payload, at)?)
-                    .await?;
+    match item {
+        JobItem::Event { .. } | JobItem::Transaction { .. } | JobItem::Security { .. } => {
+            return Ok(false);
+        }
+        JobItem::Attachment(a) => {
+            ctx.store
+                .add_attachment(&AttachmentRecord {
+                    project_id: pid,
+                    event_id: a.event_id,
+                    name: a.name.clone(),
+                    content_type: a.content_type.clone(),
+                    attachment_type: a.attachment_type.clone(),
+                    size: a.size as i64,
+                    path: a.path.clone(),
+                    created_at: at,
+                })
+                .await?;
+        }
+        JobItem::Session { payload } => {
+            if let Some(counts) = items::session(pid, payload, at)? {
+                ctx.store.add_session_counts(&[counts]).await?;
             }
         }
-        report.other_items += 1;
+        JobItem::Sessions { payload } => {
+            let counts = items::sessions(pid, payload, ctx.max_sessions_per_envelope)?;
+            if !counts.is_empty() {
+                ctx.store.add_session_counts(&counts).await?;
+            }
+        }
+        JobItem::ClientReport { payload } => {
+            let discards = items::client_report(pid, payload, at)?;
+            if !discards.is_empty() {
+                ctx.store.add_client_discards(&discards).await?;
+            }
+        }
+        JobItem::CheckIn { payload } => {
+            ctx.store
+                .add_check_in(&items::check_in(pid, payload, at)?)
+                .await?;
+        }
+        JobItem::UserReport { payload } => {
+            ctx.store
+                .add_user_report(&items::user_report(pid, payload, at)?)
+                .await?;
+        }
+        JobItem::Feedback { event_id, payload } => {
+            ctx.store
+                .add_user_report(&items::feedback(pid, *event_id, payload, at)?)
+                .await?;
+        }
     }
-    Ok(report)
+    Ok(true)
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -231,6 +282,11 @@ pub fn disposition(error: &JobError, attempt: u32, max_attempts: u32) -> Disposi
 /// Digesting may take `timeout` at most; running out of time is a transient
 /// failure like any other, so a job that times out on every attempt is
 /// dead-lettered too.
+///
+/// Items fail one by one: while one that failed may succeed on another
+/// attempt, the job is retried (what was written is written once, see
+/// [`process`]); then each item that failed is dead-lettered alone, with its
+/// reason, and the job is done: its other items are stored.
 pub async fn run_job(
     job: &IngestJob,
     ctx: &JobContext,
@@ -250,14 +306,48 @@ pub async fn run_job(
         Err(_) => Err(JobError::Transient(format!("timed out after {timeout:?}"))),
     };
     metrics::histogram!("corral_job_seconds").record(started.elapsed().as_secs_f64());
-    let error = match result {
-        Ok(report) => {
-            record(&report, job);
-            metrics::counter!("corral_jobs_total", "result" => "done").increment(1);
-            return Ok(());
-        }
-        Err(e) => e,
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => return settle(job, ctx, attempt, error).await,
     };
+    record(&report, job);
+    if report.failed.is_empty() {
+        metrics::counter!("corral_jobs_total", "result" => "done").increment(1);
+        return Ok(());
+    }
+    let retry = report
+        .failed
+        .iter()
+        .any(|f| disposition(&f.error, attempt, ctx.max_attempts) == Disposition::Retry);
+    if retry {
+        let reasons: Vec<String> = report.failed.iter().map(|f| reason(job, f)).collect();
+        let error = JobError::Transient(reasons.join("; "));
+        return settle(job, ctx, attempt, error).await;
+    }
+    for failure in &report.failed {
+        let why = reason(job, failure);
+        dead_letter(&job.with_only(failure.index), ctx, attempt, &why).await?;
+        tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %why, "job item dead-lettered");
+    }
+    metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
+    Ok(())
+}
+
+/// Why an item failed, naming the item: `event <id>: invalid JSON: …`.
+fn reason(job: &IngestJob, failure: &ItemFailure) -> String {
+    match job.items.get(failure.index) {
+        Some(item) => format!("{}: {}", item.describe(), failure.error),
+        None => failure.error.to_string(),
+    }
+}
+
+/// What becomes of a job that failed as a whole.
+async fn settle(
+    job: &IngestJob,
+    ctx: &JobContext,
+    attempt: u32,
+    error: JobError,
+) -> Result<(), JobError> {
     match disposition(&error, attempt, ctx.max_attempts) {
         Disposition::Retry => {
             tracing::warn!(job.id = %job.job_id, attempt, error = %error, "job failed, will retry");
@@ -270,22 +360,27 @@ pub async fn run_job(
             Ok(())
         }
         Disposition::DeadLetter => {
-            let payload = serde_json::to_string(job)
-                .map_err(|e| JobError::Permanent(format!("job not serializable: {e}")))?;
-            ctx.store
-                .add_dead_letter(
-                    &ctx.queue_name,
-                    &payload,
-                    &error.to_string(),
-                    attempt as i32,
-                )
-                .await
-                .map_err(|e| JobError::Transient(format!("dead-lettering failed: {e}")))?;
+            dead_letter(job, ctx, attempt, &error.to_string()).await?;
             tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %error, "job dead-lettered");
             metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
             Ok(())
         }
     }
+}
+
+async fn dead_letter(
+    job: &IngestJob,
+    ctx: &JobContext,
+    attempt: u32,
+    reason: &str,
+) -> Result<(), JobError> {
+    let payload = serde_json::to_string(job)
+        .map_err(|e| JobError::Permanent(format!("job not serializable: {e}")))?;
+    ctx.store
+        .add_dead_letter(&ctx.queue_name, &payload, reason, attempt as i32)
+        .await
+        .map_err(|e| JobError::Transient(format!("dead-lettering failed: {e}")))?;
+    Ok(())
 }
 
 fn record(report: &JobReport, job: &IngestJob) {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use corral_core::model::ProjectId;
 use corral_core::{CheckIn, ClientDiscard, SessionCounts, UserReport};
-use corral_protocol::{Timestamp, parse_event_id, value_to_string};
+use corral_protocol::{Timestamp, parse_event_id, read_json, value_to_string};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -54,7 +54,7 @@ pub fn session(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Option<SessionCounts>, ItemError> {
-    let s: SessionUpdate = serde_json::from_str(payload).map_err(|e| invalid("session", e))?;
+    let s: SessionUpdate = read_json(payload.as_bytes()).map_err(|e| invalid("session", e))?;
     let attrs = s.attrs.unwrap_or_default();
     let Some(release) = attrs.release.filter(|r| !r.is_empty()) else {
         // Sentry drops sessions without a release: release health needs one
@@ -108,7 +108,7 @@ pub fn sessions(
     payload: &str,
     max: usize,
 ) -> Result<Vec<SessionCounts>, ItemError> {
-    let s: SessionAggregates = serde_json::from_str(payload).map_err(|e| invalid("sessions", e))?;
+    let s: SessionAggregates = read_json(payload.as_bytes()).map_err(|e| invalid("sessions", e))?;
     if s.aggregates.len() > max {
         return Err(invalid(
             "sessions",
@@ -158,7 +158,7 @@ pub fn client_report(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Vec<ClientDiscard>, ItemError> {
-    let r: ClientReport = serde_json::from_str(payload).map_err(|e| invalid("client_report", e))?;
+    let r: ClientReport = read_json(payload.as_bytes()).map_err(|e| invalid("client_report", e))?;
     let hour = hour_of(r.timestamp.map(|t| t.0).unwrap_or(received_at));
     Ok(r.discarded_events
         .into_iter()
@@ -190,7 +190,7 @@ pub fn check_in(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<CheckIn, ItemError> {
-    let v: Value = serde_json::from_str(payload).map_err(|e| invalid("check_in", e))?;
+    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("check_in", e))?;
     let field = |k: &str| v.get(k).cloned().and_then(value_to_string);
     let check_in_id = field("check_in_id")
         .and_then(|s| parse_event_id(&s))
@@ -207,7 +207,8 @@ pub fn check_in(
         duration_secs: v.get("duration").and_then(Value::as_f64),
         environment: field("environment").map(|e| truncate(e, 64)),
         received_at,
-        data: payload.to_string(),
+        // as read: what serde_json could not read, or a store hold, repaired
+        data: v.to_string(),
     })
 }
 
@@ -217,7 +218,7 @@ pub fn user_report(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<UserReport, ItemError> {
-    let v: Value = serde_json::from_str(payload).map_err(|e| invalid("user_report", e))?;
+    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("user_report", e))?;
     let field = |k: &str| v.get(k).cloned().and_then(value_to_string);
     let event_id = field("event_id")
         .and_then(|s| parse_event_id(&s))
@@ -239,7 +240,7 @@ pub fn feedback(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<UserReport, ItemError> {
-    let v: Value = serde_json::from_str(payload).map_err(|e| invalid("feedback", e))?;
+    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("feedback", e))?;
     let fb = v
         .pointer("/contexts/feedback")
         .ok_or_else(|| invalid("feedback", "missing contexts.feedback"))?;

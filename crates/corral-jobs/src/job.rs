@@ -287,6 +287,24 @@ mod embedded_json {
     }
 }
 
+impl JobItem {
+    /// What the item is, for logs and dead letters: its type, and its event.
+    pub fn describe(&self) -> String {
+        match self {
+            JobItem::Event { event_id, .. } => format!("event {event_id}"),
+            JobItem::Transaction { event_id, .. } => format!("transaction {event_id}"),
+            JobItem::Security { event_id, .. } => format!("security report {event_id}"),
+            JobItem::Feedback { event_id, .. } => format!("feedback {event_id}"),
+            JobItem::Attachment(a) => format!("attachment {:?} of event {}", a.name, a.event_id),
+            JobItem::Session { .. } => "session".into(),
+            JobItem::Sessions { .. } => "sessions".into(),
+            JobItem::ClientReport { .. } => "client report".into(),
+            JobItem::CheckIn { .. } => "check-in".into(),
+            JobItem::UserReport { .. } => "user report".into(),
+        }
+    }
+}
+
 /// An attachment file, relative to the attachments directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentRef {
@@ -307,6 +325,20 @@ impl IngestJob {
             received_at,
             items,
         }
+    }
+
+    /// A job of one of this job's items, to be dead-lettered (and replayed)
+    /// alone: the job itself when that is its only item, else a new job
+    /// (a new id: the item was accepted, and is replayed, on its own).
+    pub fn with_only(&self, index: usize) -> IngestJob {
+        if self.items.len() == 1 {
+            return self.clone();
+        }
+        IngestJob::new(
+            self.project_id,
+            self.received_at,
+            self.items.get(index).cloned().into_iter().collect(),
+        )
     }
 
     /// The id of the first event-like item, for logs and the response.
@@ -481,6 +513,49 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{item}: {err}");
         }
+    }
+
+    /// Valid JSON that serde_json builds no value from (a lone surrogate, a
+    /// number out of range, deep nesting) travels in a job all the same:
+    /// the digest reads it, so the queue must not refuse it first.
+    #[test]
+    fn payloads_serde_json_cannot_build_travel_in_jobs() {
+        let deep = format!("{{\"d\":{}{}}}", "[".repeat(500), "]".repeat(500));
+        for text in [
+            r#"{"m":"\ud83d","k\udc00":1}"#,
+            r#"{"n":1e400}"#,
+            &deep,
+            r#"{"m":"\u0000"}"#,
+        ] {
+            let job = IngestJob::new(
+                7,
+                Utc::now(),
+                vec![JobItem::Event {
+                    event_id: Uuid::new_v4(),
+                    payload: Payload::parsed_json(text.to_owned()),
+                }],
+            );
+            let written = serde_json::to_vec(&job).unwrap();
+            let back: IngestJob = serde_json::from_slice(&written).unwrap();
+            assert_eq!(back, job, "{text}");
+        }
+    }
+
+    #[test]
+    fn one_item_is_dead_lettered_as_a_job_of_its_own() {
+        let one = event_with(r#"{"message":"hi"}"#);
+        assert_eq!(one.with_only(0), one);
+        let mut two = event_with(r#"{"message":"hi"}"#);
+        two.items.push(JobItem::CheckIn {
+            payload: "{}".into(),
+        });
+        let alone = two.with_only(1);
+        assert_eq!(alone.items, vec![two.items[1].clone()]);
+        assert_eq!(
+            (alone.project_id, alone.received_at, alone.format),
+            (two.project_id, two.received_at, two.format)
+        );
+        assert_ne!(alone.job_id, two.job_id);
     }
 
     #[test]

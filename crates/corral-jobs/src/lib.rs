@@ -4,7 +4,8 @@
 //! - [`IngestJob`]: what ingest enqueues (one per accepted request).
 //! - [`JobQueue`]: apalis on Redis or on the embedded SQLite file.
 //! - [`Batcher`]: groups digest writes into transactions.
-//! - [`process`] / [`run_job`]: the digest of one job, with dead-lettering.
+//! - [`process`] / [`run_job`]: the digest of one job, item by item, with
+//!   dead-lettering of the items that fail.
 //! - [`worker::run`]: the worker loop with retries and graceful shutdown.
 
 mod batch;
@@ -17,6 +18,8 @@ pub mod worker;
 
 pub use batch::{BatchError, Batcher};
 pub use enqueue::Enqueuer;
-pub use handler::{Disposition, JobContext, JobError, JobReport, disposition, process, run_job};
+pub use handler::{
+    Disposition, ItemFailure, JobContext, JobError, JobReport, disposition, process, run_job,
+};
 pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem, Payload};
 pub use queue::{JobQueue, QueueDepth, QueueError, redis_connection};

@@ -34,6 +34,8 @@ on_both_shapes!(
     a_transient_failure_is_retried_and_succeeds,
     a_persistent_failure_is_dead_lettered_after_max_attempts,
     shutdown_finishes_jobs_in_flight_and_loses_nothing,
+    each_item_is_digested_or_dead_lettered_alone,
+    an_event_the_store_refuses_is_dead_lettered_alone_after_max_attempts,
 );
 
 /// The attempt number the queue recorded for the only job of the test.
@@ -157,6 +159,168 @@ async fn invalid_json_is_dead_lettered_at_once(shape: Shape) {
     assert_eq!(env.unfinished_jobs().await, 0);
     assert!(env.stored(good).await);
     assert!(!env.stored(bad_id).await);
+    env.cleanup().await;
+}
+
+fn event_item(event_id: Uuid, payload: String) -> JobItem {
+    JobItem::Event {
+        event_id,
+        payload: payload.into(),
+    }
+}
+
+/// The one item a dead letter's job holds.
+fn letter_item(letter: &corral_core::model::DeadLetter) -> JobItem {
+    let job: IngestJob = serde_json::from_str(&letter.payload).expect("a job");
+    assert_eq!(job.items.len(), 1, "{job:?}");
+    job.items.into_iter().next().expect("an item")
+}
+
+/// A job of several items where one event is not JSON at all (ingest
+/// never writes it, a hand-made replay may) and one check-in lacks its
+/// monitor: those two are dead-lettered, each alone and with its reason;
+/// every other item is written, the event holding what serde_json refuses
+/// (a lone surrogate, NUL, a number out of range, deep nesting) included.
+async fn each_item_is_digested_or_dead_lettered_alone(shape: Shape) {
+    metrics();
+    let env = Env::new(shape).await;
+    let good = [Uuid::new_v4(), Uuid::new_v4()];
+    let (broken, odd, check_in_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let odd_payload = format!(
+        r#"{{"message":"cut \ud83d","level":"warning","tags":{{"k\u0000":"v\u0000"}},"extra":{{"big":1e400,"deep":{deep}}},"user":{{"id":"\u0000"}}}}"#
+    );
+    let job = IngestJob::new(
+        env.project,
+        chrono::Utc::now(),
+        vec![
+            event_item(good[0], r#"{"message":"good one"}"#.into()),
+            event_item(broken, "{\"message\": \"cut short".into()),
+            event_item(odd, odd_payload),
+            JobItem::CheckIn {
+                payload: format!(
+                    r#"{{"check_in_id":"{}","status":"ok"}}"#,
+                    Uuid::new_v4().simple()
+                )
+                .into(),
+            },
+            JobItem::CheckIn {
+                payload: format!(
+                    r#"{{"check_in_id":"{}","monitor_slug":"nightly","status":"ok"}}"#,
+                    check_in_id.simple()
+                )
+                .into(),
+            },
+            event_item(good[1], r#"{"message":"good two"}"#.into()),
+        ],
+    );
+    env.push(job.clone()).await;
+
+    let worker = Worker::start(&env, &Knobs::default());
+    wait_until(Duration::from_secs(20), "the job is done", || async {
+        env.done_jobs().await == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    worker.stop().await;
+
+    for id in [good[0], good[1], odd] {
+        assert!(env.stored(id).await, "event {id} is stored");
+    }
+    assert!(!env.stored(broken).await);
+    let stored = env.store.event_by_id(env.project, odd).await.unwrap();
+    assert_eq!(stored.title, "cut \u{fffd}");
+    assert!(
+        stored
+            .tags
+            .contains(&("k\u{fffd}".to_owned(), "v\u{fffd}".to_owned())),
+        "{:?}",
+        stored.tags
+    );
+    assert_eq!(stored.data["extra"]["big"], "1e400");
+    assert_eq!(stored.data["user"]["id"], "\u{fffd}");
+    let check_ins = env.store.list_check_ins(env.project, 10).await.unwrap();
+    assert_eq!(check_ins.len(), 1, "{check_ins:?}");
+    assert_eq!(check_ins[0].check_in_id, check_in_id);
+
+    let mut letters = env.store.list_dead_letters(10).await.unwrap();
+    letters.sort_by_key(|l| l.id);
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let (not_json, no_monitor) = (&letters[0], &letters[1]);
+    assert!(
+        not_json
+            .error
+            .starts_with(&format!("event {broken}: invalid JSON")),
+        "{}",
+        not_json.error
+    );
+    assert_eq!(letter_item(not_json), job.items[1]);
+    assert_eq!(
+        no_monitor.error,
+        "check-in: invalid check_in item: missing monitor_slug"
+    );
+    assert_eq!(letter_item(no_monitor), job.items[3]);
+    for letter in &letters {
+        assert_eq!(letter.attempts, 1, "never retried: {letter:?}");
+        assert_eq!(letter.queue, env.queue.name());
+    }
+    assert_eq!(jobs_total("retry"), 0);
+    assert_eq!(jobs_total("dead_letter"), 1);
+    assert_eq!(env.apalis_dead_jobs().await, 0);
+    assert_eq!(env.unfinished_jobs().await, 0);
+    env.cleanup().await;
+}
+
+/// An event the store refuses on every try (as PostgreSQL refused NUL) is
+/// retried with its job, then dead-lettered alone after `max_attempts`; its
+/// neighbours are stored on the first attempt and counted once.
+async fn an_event_the_store_refuses_is_dead_lettered_alone_after_max_attempts(shape: Shape) {
+    metrics();
+    let env = Env::new(shape).await;
+    let (before, refused, after) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    env.poison(refused).await;
+    let job = IngestJob::new(
+        env.project,
+        chrono::Utc::now(),
+        [before, refused, after]
+            .iter()
+            .map(|id| event_item(*id, r#"{"message":"same issue"}"#.into()))
+            .collect(),
+    );
+    env.push(job.clone()).await;
+    let knobs = Knobs {
+        max_attempts: 2,
+        ..Knobs::default()
+    };
+    let worker = Worker::start(&env, &knobs);
+    wait_until(Duration::from_secs(30), "a dead letter", || async {
+        !env.store.list_dead_letters(10).await.unwrap().is_empty()
+    })
+    .await;
+    wait_until(Duration::from_secs(20), "the job is done", || async {
+        env.done_jobs().await == 1
+    })
+    .await;
+    worker.stop().await;
+
+    assert!(env.stored(before).await);
+    assert!(env.stored(after).await);
+    assert!(!env.stored(refused).await);
+    assert_eq!(env.times_seen().await, 2, "the retry counted nothing twice");
+    let letters = env.store.list_dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert!(
+        letter.error.starts_with(&format!("event {refused}: ")),
+        "{}",
+        letter.error
+    );
+    assert!(letter.error.contains("injected fault"), "{}", letter.error);
+    assert_eq!(letter.attempts, 2);
+    assert_eq!(letter_item(letter), job.items[1]);
+    assert_eq!(jobs_total("retry"), 1);
+    assert_eq!(jobs_total("dead_letter"), 1);
+    assert_eq!(env.unfinished_jobs().await, 0);
     env.cleanup().await;
 }
 

@@ -871,8 +871,14 @@ pub fn format_event_id(id: &Uuid) -> String {
 }
 
 impl Event {
-    /// Reads an event from JSON. Only input that is not a JSON object fails.
+    /// Reads an event from JSON. Only input that is not a JSON object fails:
+    /// what serde_json cannot build a value from is repaired first (see
+    /// [`crate::read_json`]).
     pub fn from_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
+        crate::json::read_with(bytes, Event::from_exact_json)
+    }
+
+    fn from_exact_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
         // One pass over the text, straight into the model. The derived reader
         // refuses a repeated key ("duplicate field") and a field sent under
         // both its current and its legacy name; such an event is read again
@@ -1012,6 +1018,49 @@ mod tests {
         assert_eq!(event.user.unwrap().id.as_deref(), Some("7"));
         assert!(Event::from_json(b"[1]").is_err());
         assert!(Event::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn json_serde_json_refuses_is_read_all_the_same() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(
+            r#"{{"message":"cut \ud83d here","level":"warning",
+                "tags":{{"k\udc00":"v"}},"extra":{{"big":1e400,"deep":{deep}}},
+                "exception":{{"values":[{{"type":"Type\ud83d","value":"1e400"}}]}}}}"#
+        );
+        let event = Event::from_json(text.as_bytes()).unwrap();
+        assert_eq!(event.message_text().as_deref(), Some("cut \u{fffd} here"));
+        assert_eq!(event.level, Some(Level::Warning));
+        assert_eq!(event.tags.as_ref().unwrap().get("k\u{fffd}"), Some("v"));
+        assert_eq!(event.extra.as_ref().unwrap()["big"], json!("1e400"));
+        assert!(event.extra.as_ref().unwrap()["deep"].is_array());
+        assert_eq!(event.exceptions()[0].ty.as_deref(), Some("Type\u{fffd}"));
+    }
+
+    #[test]
+    fn nul_never_reaches_a_string() {
+        let event = Event::from_json(
+            br#"{"message":"a\u0000b","tags":[["t\u0000","v\u0000"]],
+                "user":{"id":"u\u0000","email":"\u0000@x"},
+                "exception":{"values":[{"type":"E\u0000","value":"v"}]},
+                "contexts":{"c\u0000":{"k":"\u0000"}},"extra":{"x":["\u0000"]}}"#,
+        )
+        .unwrap();
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(!text.contains("\\u0000"), "{text}");
+        assert_eq!(event.message_text().as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(
+            event.tags.as_ref().unwrap().get("t\u{fffd}"),
+            Some("v\u{fffd}")
+        );
+        let user = event.user.as_ref().unwrap();
+        assert_eq!(user.id.as_deref(), Some("u\u{fffd}"));
+        assert_eq!(user.email.as_deref(), Some("\u{fffd}@x"));
+        assert_eq!(event.exceptions()[0].ty.as_deref(), Some("E\u{fffd}"));
+        assert_eq!(
+            event.contexts.as_ref().unwrap()["c\u{fffd}"]["k"],
+            json!("\u{fffd}")
+        );
     }
 
     #[test]

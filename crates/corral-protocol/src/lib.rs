@@ -6,6 +6,8 @@
 //!   `Authorization`, `?sentry_key=` and the envelope header `dsn`.
 //! - [`Envelope`]: the envelope format, parser and writer.
 //! - [`Event`]: the lenient event model.
+//! - [`read_json`]: JSON text read whatever it holds (lone surrogates, NUL,
+//!   numbers out of range, deep nesting), as the digest reads every payload.
 //! - [`decode_body`]: request body decompression with a hard output limit.
 //! - [`parse_security_report`]: browser CSP reports turned into events.
 
@@ -14,6 +16,7 @@ mod decode;
 mod dsn;
 mod envelope;
 mod event;
+mod json;
 mod lenient;
 mod security;
 
@@ -28,4 +31,5 @@ pub use event::{
     Request, Stacktrace, Tags, Thread, Timestamp, User, Values, format_event_id, parse_event_id,
     value_to_string,
 };
+pub use json::{read_json, repair_json, replace_nul};
 pub use security::{MAX_SECURITY_REPORTS, SecurityReportError, parse_security_report};

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use corral_protocol::{
     AuthHeaders, Dsn, Envelope, EnvelopeHeaders, Event, Item, ItemType, Timestamp, decode_body,
-    parse_security_report, resolve_auth,
+    parse_security_report, read_json, repair_json, resolve_auth,
 };
 use proptest::prelude::*;
 use serde::Deserialize;
@@ -43,6 +43,47 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// The value with NUL replaced by U+FFFD in every key and string, and
+/// whether there was one.
+fn without_nul(value: Value) -> (Value, bool) {
+    let clean = |s: String| {
+        let had = s.contains('\0');
+        (s.replace('\0', "\u{fffd}"), had)
+    };
+    match value {
+        Value::String(s) => {
+            let (s, had) = clean(s);
+            (Value::String(s), had)
+        }
+        Value::Array(items) => {
+            let mut any = false;
+            let items = items
+                .into_iter()
+                .map(|v| {
+                    let (v, had) = without_nul(v);
+                    any |= had;
+                    v
+                })
+                .collect();
+            (Value::Array(items), any)
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            let map = map
+                .into_iter()
+                .map(|(k, v)| {
+                    let (k, had_k) = clean(k);
+                    let (v, had_v) = without_nul(v);
+                    any |= had_k || had_v;
+                    (k, v)
+                })
+                .collect();
+            (Value::Object(map), any)
+        }
+        other => (other, false),
+    }
 }
 
 /// Names the event model reads, at the top level and inside its interfaces.
@@ -358,7 +399,8 @@ proptest! {
         }
         text.push('}');
         let streamed = Event::from_json(text.as_bytes()).unwrap();
-        let mut map: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        // read as the digest reads JSON (NUL replaced), as `from_json` does
+        let mut map: Map<String, Value> = read_json(text.as_bytes()).unwrap();
         for (legacy, current) in [
             ("sentry.interfaces.Message", "logentry"),
             ("sentry.interfaces.Exception", "exception"),
@@ -372,6 +414,39 @@ proptest! {
         }
         let mapped = Event::deserialize(Value::Object(map)).unwrap();
         prop_assert_eq!(streamed, mapped);
+    }
+
+    /// What serde_json writes is read back as it was, but for NUL, which
+    /// becomes U+FFFD in keys and strings alike; only then is it repaired.
+    #[test]
+    fn written_json_reads_back_with_nul_replaced(value in json_value()) {
+        let text = serde_json::to_vec(&value).unwrap();
+        let read: Value = read_json(&text).unwrap();
+        let (expected, had_nul) = without_nul(value);
+        prop_assert_eq!(read, expected);
+        prop_assert_eq!(repair_json(&text).is_some(), had_nul);
+    }
+
+    #[test]
+    fn repair_json_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = repair_json(&body);
+    }
+
+    /// Repairing never turns text that is not JSON into JSON (ingest embeds
+    /// a payload in the job as it came, once the repaired text has read),
+    /// nor JSON into something else.
+    #[test]
+    fn repair_keeps_whether_text_is_json(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "{", "}", "[", "]", "\"", ",", ":", "1", "-", "1e400", "\"a\"",
+            "\\ud83d", "\\ude00", "\\u0000", "\\\\", "\\n", "x", " ",
+        ]), 0..64)
+    ) {
+        let text = parts.concat();
+        let is_json = |t: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(t).is_ok();
+        if let Some(repaired) = repair_json(text.as_bytes()) {
+            prop_assert_eq!(is_json(&repaired), is_json(text.as_bytes()), "{}", text);
+        }
     }
 
     #[test]

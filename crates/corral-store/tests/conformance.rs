@@ -115,6 +115,7 @@ conformance! {
             releases_first_and_last,
             delete_issue_removes_everything,
             invalid_event_data_is_rejected,
+            nul_is_stored_alike,
         },
         issues::{
             keyset_pagination_visits_every_issue_once,

@@ -504,6 +504,193 @@ both_shapes!(
     a_duplicate_event_id_is_stored_once,
 );
 
+// --- JSON that serde_json refuses ----------------------------------------------
+
+/// An event's JSON written by hand: serde_json cannot write a lone
+/// surrogate, a number out of range or nesting past its limit.
+fn raw_event(id: Uuid, fields: &str) -> Vec<u8> {
+    format!(
+        r#"{{"event_id":"{}","level":"error","platform":"python",{fields}}}"#,
+        id.simple()
+    )
+    .into_bytes()
+}
+
+/// An envelope holding good events and events with every kind of JSON
+/// serde_json refuses to build values from (a lone surrogate, a number out
+/// of range, nesting past its limit) or PostgreSQL refuses to store (NUL):
+/// accepted, and then every one of them is stored, the odd ones repaired
+/// alike on both shapes (U+FFFD for a lone surrogate or NUL, the text of
+/// the number, the JSON text of what is nested too deep), readable through
+/// the API; nothing is dead-lettered. Items the digest could not file (a
+/// check-in without its monitor, a feedback without its message) are
+/// dropped at ingest, not acknowledged and then lost.
+async fn odd_json_is_stored_beside_good_events(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let payloads = [
+        raw_event(ids[0], r#""message":"good one""#),
+        raw_event(
+            ids[1],
+            r#""message":"cut \ud83d","tags":{"emoji\udc00":"x\ud83d"},"user":{"id":"\udc00"}"#,
+        ),
+        raw_event(
+            ids[2],
+            r#""message":"big number","extra":{"n":1e400,"m":-1E+999},"timestamp":1e400"#,
+        ),
+        raw_event(
+            ids[3],
+            &format!(r#""message":"deep","extra":{{"deep":{deep}}}"#),
+        ),
+        raw_event(
+            ids[4],
+            r#""message":"nul \u0000 here","tags":{"t\u0000":"v\u0000"},
+                "user":{"id":"u\u0000","email":"a\u0000@example.com"},
+                "exception":{"values":[{"type":"Err\u0000","value":"boom\u0000"}]}"#,
+        ),
+        raw_event(ids[5], r#""message":"good two""#),
+    ];
+    let mut body = Envelope::new(json!({}));
+    for payload in &payloads {
+        body = body.item(json!({"type": "event"}), payload);
+    }
+    let body = body
+        .item(
+            json!({"type": "attachment", "filename": "log\u{0}.txt", "content_type": "text/plain\u{0}"}),
+            b"attached",
+        )
+        .item(
+            json!({"type": "check_in"}),
+            json!({"check_in_id": Uuid::new_v4().simple().to_string(), "status": "ok"})
+                .to_string()
+                .as_bytes(),
+        )
+        .item(
+            json!({"type": "feedback"}),
+            json!({"event_id": Uuid::new_v4().simple().to_string(), "contexts": {}})
+                .to_string()
+                .as_bytes(),
+        )
+        .build();
+    let reply = app.post_envelope(body).await;
+    assert_eq!(reply.accepted_id(), ids[0], "the first event answers");
+
+    let mut api = Vec::new();
+    for id in &ids {
+        app.wait_for_event(*id).await;
+        let reply = app
+            .api_get(
+                &format!("/api/0/projects/acme/backend/events/{}/", id.simple()),
+                app.token(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "event {id}: {}", reply.body);
+        api.push(reply.json());
+    }
+    let tag = |event: &serde_json::Value, key: &str| {
+        event["tags"]
+            .as_array()
+            .and_then(|tags| tags.iter().find(|t| t["key"] == key))
+            .map(|t| t["value"].clone())
+    };
+    assert_eq!(api[0]["title"], "good one");
+    assert_eq!(api[5]["title"], "good two");
+    // a lone surrogate
+    assert_eq!(api[1]["title"], "cut \u{fffd}");
+    assert_eq!(tag(&api[1], "emoji\u{fffd}"), Some(json!("x\u{fffd}")));
+    assert_eq!(api[1]["user"]["id"], "\u{fffd}");
+    // numbers out of range: their text; a timestamp that is none is the server's
+    assert_eq!(api[2]["extra"], json!({"n": "1e400", "m": "-1E+999"}));
+    let stored = app
+        .store
+        .event_by_id(app.project().id, ids[2])
+        .await
+        .unwrap();
+    assert_eq!(stored.timestamp, stored.received_at);
+    // nesting past the limit: the JSON text of what is too deep
+    let mut deep = &api[3]["extra"]["deep"];
+    let mut levels = 0;
+    while let Some(first) = deep.get(0) {
+        deep = first;
+        levels += 1;
+    }
+    let text = deep.as_str().expect("the deepest value kept is text");
+    assert!(text.starts_with("[[[") && text.ends_with("]]]"), "{text}");
+    assert_eq!(levels * 2 + text.len(), 400, "every bracket is kept");
+    // NUL
+    assert_eq!(api[4]["title"], "Err\u{fffd}: boom\u{fffd}");
+    assert_eq!(tag(&api[4], "t\u{fffd}"), Some(json!("v\u{fffd}")));
+    assert_eq!(api[4]["user"]["id"], "u\u{fffd}");
+    assert_eq!(api[4]["user"]["email"], "a\u{fffd}@example.com");
+    assert!(!api.iter().any(|e| e.to_string().contains("\\u0000")));
+    let attachments = app
+        .eventually("attachment recorded", common::DIGEST_TIMEOUT, async || {
+            let list = app
+                .store
+                .list_attachments(app.project().id, ids[0])
+                .await
+                .unwrap();
+            (!list.is_empty()).then_some(list)
+        })
+        .await;
+    assert_eq!(attachments[0].name, "log\u{fffd}.txt");
+    assert_eq!(
+        attachments[0].content_type.as_deref(),
+        Some("text/plain\u{fffd}")
+    );
+
+    app.drain().await;
+    let letters = app.store.list_dead_letters(10).await.unwrap();
+    assert!(
+        letters.is_empty(),
+        "nothing acknowledged is lost: {letters:?}"
+    );
+    let project_id = app.project().id;
+    assert!(
+        app.store
+            .list_check_ins(project_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .list_user_reports(project_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// What the digest cannot read is refused at ingest, with the reason: a
+/// payload that is not JSON, and JSON that is broken below the depth where
+/// the digest would keep it as text.
+async fn events_the_digest_cannot_read_are_refused(shape: Shape) {
+    let app = TestApp::start(shape).await;
+    let id = Uuid::new_v4();
+    let broken_deep = format!("{}1 2{}", "[".repeat(200), "]".repeat(200));
+    for payload in [
+        raw_event(id, r#""message":"cut short"#),
+        raw_event(id, r#""message":"\ud83d"#),
+        raw_event(id, &format!(r#""extra":{broken_deep}"#)),
+    ] {
+        let body = Envelope::new(json!({}))
+            .event(&event("good").1)
+            .item(json!({"type": "event"}), &payload)
+            .build();
+        app.post_envelope(body)
+            .await
+            .assert_refused(400, "not a JSON object");
+    }
+    app.assert_still_serving().await;
+}
+
+both_shapes!(
+    odd_json_is_stored_beside_good_events,
+    events_the_digest_cannot_read_are_refused,
+);
+
 // --- content encodings ----------------------------------------------------------
 
 async fn post_encoded(app: &TestApp, encoding: &str, body: Vec<u8>) -> Reply {

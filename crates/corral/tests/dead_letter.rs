@@ -1,7 +1,8 @@
 //! `corral dead-letter list --json` and `corral dead-letter replay` against a
 //! running server of either shape: jobs that failed past `max_attempts` are
 //! listed, a replay whose push fails keeps the letter, and once the cause is
-//! fixed a replay stores the event.
+//! fixed a replay stores the event; an item that fails beside good ones is
+//! dead-lettered alone and listed with its reason.
 
 mod support;
 
@@ -195,7 +196,7 @@ fn letter_for(letters: &HashMap<i64, Uuid>, event: Uuid) -> i64 {
         .0
 }
 
-async fn dead_letters_are_listed_and_replayed(target: Target, dsn: &str) {
+async fn dead_letters_are_listed_and_replayed(target: &Target, dsn: &str) {
     target.break_digest().await;
     let dsn: corral_protocol::Dsn = dsn.parse().unwrap();
     let client = reqwest::Client::new();
@@ -272,6 +273,103 @@ async fn dead_letters_are_listed_and_replayed(target: Target, dsn: &str) {
     assert_eq!(stored.times_seen, 3);
 }
 
+/// The event the poison triggers refuse, every time.
+const POISONED: &str = "0badc0de0badc0de0badc0de0badc0de";
+const SQLITE_POISON: &str = "CREATE TRIGGER test_poison BEFORE INSERT ON event_ids \
+    WHEN NEW.event_id = X'0badc0de0badc0de0badc0de0badc0de' \
+    BEGIN SELECT RAISE(ABORT, 'injected fault'); END";
+const SQLITE_CURE: &str = "DROP TRIGGER test_poison";
+const PG_POISON: &str = "CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql \
+    AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$; \
+    CREATE TRIGGER test_poison BEFORE INSERT ON event_ids FOR EACH ROW \
+    WHEN (NEW.event_id = '0badc0de0badc0de0badc0de0badc0de'::uuid) \
+    EXECUTE FUNCTION test_poison();";
+const PG_CURE: &str = "DROP TRIGGER test_poison ON event_ids";
+
+/// One envelope of two events; true on `200`.
+async fn send_two(dsn: &corral_protocol::Dsn, first: Uuid, second: Uuid) -> bool {
+    let event = |id: Uuid, message: &str| {
+        serde_json::json!({"event_id": id.simple().to_string(), "message": message,
+                           "level": "error", "platform": "python"})
+    };
+    let body = format!(
+        "{{}}\n{{\"type\":\"event\"}}\n{}\n{{\"type\":\"event\"}}\n{}\n",
+        event(first, "kept"),
+        event(second, "refused by the store")
+    );
+    let auth = format!(
+        "Sentry sentry_key={}, sentry_version=7, sentry_client=corral-tests/1.0",
+        dsn.public_key
+    );
+    reqwest::Client::new()
+        .post(dsn.envelope_url())
+        .header("X-Sentry-Auth", auth)
+        .header("Content-Type", "application/x-sentry-envelope")
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().as_u16() == 200)
+}
+
+/// An envelope whose second event the store refuses: the first is stored,
+/// the second dead-lettered alone after `max_attempts`, and
+/// `dead-letter list` says which event and why; once the cause is fixed a
+/// replay stores it.
+async fn a_failing_item_is_dead_lettered_alone_and_listed(target: &Target, dsn: &str) {
+    target.sql(SQLITE_POISON, PG_POISON).await;
+    let dsn: corral_protocol::Dsn = dsn.parse().unwrap();
+    let (kept, refused) = (Uuid::new_v4(), Uuid::parse_str(POISONED).unwrap());
+    assert!(send_two(&dsn, kept, refused).await);
+    wait_until(Duration::from_secs(30), "a dead letter", || async {
+        target.letters().len() == 1
+    })
+    .await;
+    assert!(target.stored().await.rows.contains_key(&kept));
+    assert!(!target.stored().await.rows.contains_key(&refused));
+
+    let out = target.cli(&["dead-letter", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields.len(), 4, "id, time, attempts, reason: {listed}");
+    assert_eq!(fields[2], "2", "{listed}");
+    assert!(
+        fields[3].starts_with(&format!("event {refused}: ")),
+        "the reason names the event: {listed}"
+    );
+    assert!(fields[3].contains("injected fault"), "{listed}");
+    let letters = target.letter_events().await;
+    assert_eq!(
+        letters.values().copied().collect::<Vec<_>>(),
+        vec![refused],
+        "the letter holds the refused event alone"
+    );
+
+    target.sql(SQLITE_CURE, PG_CURE).await;
+    let out = target.cli(&["dead-letter", "replay", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "the refused event is stored",
+        || async { target.stored().await.rows.contains_key(&refused) },
+    )
+    .await;
+    assert!(target.letters().is_empty());
+    let stored = target.stored().await;
+    assert_eq!(stored.rows[&kept], 1);
+    assert_eq!(stored.rows[&refused], 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded() {
     let dir = tempfile::Builder::new()
@@ -290,7 +388,9 @@ async fn embedded() {
     )
     .await;
     let dsn = server.dsn.clone();
-    dead_letters_are_listed_and_replayed(Target::Embedded { file, url }, &dsn).await;
+    let target = Target::Embedded { file, url };
+    dead_letters_are_listed_and_replayed(&target, &dsn).await;
+    a_failing_item_is_dead_lettered_alone_and_listed(&target, &dsn).await;
     drop(server);
 }
 
@@ -311,14 +411,12 @@ async fn postgres_and_redis() {
     )
     .await;
     let dsn = cluster.dsn.clone();
-    dead_letters_are_listed_and_replayed(
-        Target::Cluster {
-            db_url: db.url().to_string(),
-            queue: queue.clone(),
-        },
-        &dsn,
-    )
-    .await;
+    let target = Target::Cluster {
+        db_url: db.url().to_string(),
+        queue: queue.clone(),
+    };
+    dead_letters_are_listed_and_replayed(&target, &dsn).await;
+    a_failing_item_is_dead_lettered_alone_and_listed(&target, &dsn).await;
     drop(cluster);
     let mut conn = corral_jobs::redis_connection(&redis_url()).await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")

@@ -330,6 +330,39 @@ impl Env {
         }
     }
 
+    /// Makes the digest of one event fail with a database error (a row
+    /// trigger on `event_ids`), every time; the others are written.
+    pub async fn poison(&self, event_id: Uuid) {
+        match (&self.sqlite, &self.pg) {
+            (Some(s), _) => {
+                let sql = format!(
+                    "CREATE TRIGGER test_poison BEFORE INSERT ON event_ids \
+                     WHEN NEW.event_id = X'{}' \
+                     BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+                    event_id.simple()
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(s.pool())
+                    .await
+                    .expect("create trigger");
+            }
+            (_, Some(p)) => {
+                let sql = format!(
+                    "CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'injected fault'; END $$; \
+                     CREATE TRIGGER test_poison BEFORE INSERT ON event_ids \
+                     FOR EACH ROW WHEN (NEW.event_id = '{event_id}'::uuid) \
+                     EXECUTE FUNCTION test_poison();"
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(p.pool())
+                    .await
+                    .expect("create trigger");
+            }
+            _ => unreachable!(),
+        }
+    }
+
     pub async fn heal(&self) {
         match (&self.sqlite, &self.pg) {
             (Some(s), _) => {

@@ -576,3 +576,65 @@ pub async fn invalid_event_data_is_rejected(store: SharedStore) {
     assert!(store.digest(&[]).await.unwrap().is_empty());
     assert_eq!(store.count_issues(&all(f.project.id)).await.unwrap(), 0);
 }
+
+/// An event whose JSON holds NUL (which PostgreSQL refuses in `text` and
+/// `jsonb`, and SQLite keeps), read and prepared as the digest does: every
+/// backend stores exactly this, U+FFFD in its place, in every column and
+/// table.
+pub async fn nul_is_stored_alike(store: SharedStore) {
+    let f = fixture(&store).await;
+    let p = f.project.id;
+    let id = Uuid::new_v4();
+    let text = format!(
+        r#"{{"event_id":"{}","message":"nul \u0000 here","level":"error",
+            "platform":"python","release":"r\u0000","environment":"e\u0000",
+            "tags":{{"t\u0000":"v\u0000"}},"user":{{"id":"u\u0000","email":"\u0000@x"}},
+            "exception":{{"values":[{{"type":"Err\u0000","value":"boom\u0000"}}]}},
+            "extra":{{"k\u0000":["\u0000"]}}}}"#,
+        id.simple()
+    );
+    let event = corral_protocol::Event::from_json(text.as_bytes()).unwrap();
+    let input = corral_core::prepare(p, &f.project.grouping_config, event, now());
+    let outcome = digest_one(&store, input).await;
+    assert!(outcome.inserted);
+
+    let stored = store.event_by_id(p, id).await.unwrap();
+    assert_eq!(stored.title, "Err\u{fffd}: boom\u{fffd}");
+    assert_eq!(stored.release.as_deref(), Some("r\u{fffd}"));
+    assert_eq!(stored.environment.as_deref(), Some("e\u{fffd}"));
+    for tag in [
+        ("t\u{fffd}", "v\u{fffd}"),
+        ("release", "r\u{fffd}"),
+        ("environment", "e\u{fffd}"),
+        ("user", "id:u\u{fffd}"),
+    ] {
+        assert!(
+            stored.tags.contains(&(tag.0.into(), tag.1.into())),
+            "{tag:?} in {:?}",
+            stored.tags
+        );
+    }
+    assert_eq!(stored.data["user"]["id"], "u\u{fffd}");
+    assert_eq!(stored.data["user"]["email"], "\u{fffd}@x");
+    assert_eq!(
+        stored.data["extra"],
+        serde_json::json!({"k\u{fffd}": ["\u{fffd}"]})
+    );
+    assert_eq!(stored.data["logentry"]["formatted"], "nul \u{fffd} here");
+    assert!(!stored.data.to_string().contains("\\u0000"));
+
+    let issue = store
+        .issue_by_id(outcome.issue_id.expect("an issue"))
+        .await
+        .unwrap();
+    assert_eq!(issue.title, stored.title);
+    assert_eq!(issue.metadata["type"], "Err\u{fffd}");
+    assert_eq!(issue.first_release.as_deref(), Some("r\u{fffd}"));
+    let values = store.issue_tag_values(issue.id).await.unwrap();
+    assert!(
+        values
+            .iter()
+            .any(|v| v.key == "t\u{fffd}" && v.value == "v\u{fffd}" && v.times_seen == 1),
+        "{values:?}"
+    );
+}

@@ -19,9 +19,10 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use corral_core::model::ProjectId;
 use corral_core::quota::{QuotaDecision, counters_for};
-use corral_jobs::{AttachmentRef, IngestJob, JobItem, Payload};
+use corral_jobs::{AttachmentRef, IngestJob, JobItem, Payload, items};
 use corral_protocol::{
-    AuthError, AuthHeaders, Envelope, EnvelopeHeaders, ItemType, parse_event_id, resolve_auth,
+    AuthError, AuthHeaders, Envelope, EnvelopeHeaders, ItemType, parse_event_id, replace_nul,
+    resolve_auth,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -219,12 +220,14 @@ struct EventPeek {
     ty: Option<Value>,
 }
 
+/// Read as the digest reads events ([`corral_protocol::read_json`]): what
+/// it cannot read is refused here, and whatever is accepted it can.
 fn peek_event(payload: &[u8]) -> Result<EventPeek, IngestError> {
     // serde also reads a struct from a JSON array: check for an object first
     if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(IngestError::InvalidEvent("not a JSON object".into()));
     }
-    serde_json::from_slice::<EventPeek>(payload)
+    corral_protocol::read_json::<EventPeek>(payload)
         .map_err(|e| IngestError::InvalidEvent(format!("not a JSON object: {e}")))
 }
 
@@ -260,6 +263,7 @@ fn envelope_items(
     state: &AppState,
     envelope: &Envelope,
     project_id: ProjectId,
+    received_at: DateTime<Utc>,
 ) -> Result<Accepted, IngestError> {
     let limits = &state.config.ingest;
     let header_id = envelope.headers.event_id;
@@ -296,6 +300,13 @@ fn envelope_items(
                     })
                     .unwrap_or_else(Uuid::new_v4);
                 let text = parsed_payload(json_text(payload, what)?);
+                // a feedback the digest cannot file is dropped, like a bad session
+                if matches!(item.headers.ty, ItemType::Feedback)
+                    && let Err(e) = items::feedback(project_id, event_id, &text, received_at)
+                {
+                    drop_invalid(&e);
+                    continue;
+                }
                 let is_transaction = matches!(item.headers.ty, ItemType::Transaction)
                     || peek.ty.as_ref().and_then(Value::as_str) == Some("transaction");
                 accepted.items.push(match item.headers.ty {
@@ -340,15 +351,18 @@ fn envelope_items(
                     continue;
                 };
                 let file_id = Uuid::new_v4().simple().to_string();
+                // the header's strings are stored as the digest stores
+                // the payloads': NUL, which PostgreSQL refuses, replaced
                 let reference = AttachmentRef {
                     event_id,
-                    name: item
-                        .headers
-                        .filename
-                        .clone()
-                        .unwrap_or_else(|| "attachment".into()),
-                    content_type: item.headers.content_type.clone(),
-                    attachment_type: item.headers.attachment_type.clone(),
+                    name: replace_nul(
+                        item.headers
+                            .filename
+                            .clone()
+                            .unwrap_or_else(|| "attachment".into()),
+                    ),
+                    content_type: item.headers.content_type.clone().map(replace_nul),
+                    attachment_type: item.headers.attachment_type.clone().map(replace_nul),
                     size: payload.len() as u64,
                     path: format!("{project_id}/{}/{file_id}", event_id.simple()),
                 };
@@ -363,27 +377,51 @@ fn envelope_items(
                         limits.max_sessions_per_envelope
                     )));
                 }
-                if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(match item.headers.ty {
-                        ItemType::Session => JobItem::Session { payload: text },
-                        _ => JobItem::Sessions { payload: text },
-                    });
-                }
+                let item = match item.headers.ty {
+                    ItemType::Session => secondary_item(state, payload, |text| {
+                        items::session(project_id, text, received_at)?;
+                        Ok(JobItem::Session {
+                            payload: parsed_payload(text.to_owned()),
+                        })
+                    }),
+                    _ => secondary_item(state, payload, |text| {
+                        items::sessions(project_id, text, limits.max_sessions_per_envelope)?;
+                        Ok(JobItem::Sessions {
+                            payload: parsed_payload(text.to_owned()),
+                        })
+                    }),
+                };
+                accepted.items.extend(item);
             }
             ItemType::ClientReport => {
-                if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::ClientReport { payload: text });
-                }
+                accepted
+                    .items
+                    .extend(secondary_item(state, payload, |text| {
+                        items::client_report(project_id, text, received_at)?;
+                        Ok(JobItem::ClientReport {
+                            payload: parsed_payload(text.to_owned()),
+                        })
+                    }));
             }
             ItemType::CheckIn => {
-                if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::CheckIn { payload: text });
-                }
+                accepted
+                    .items
+                    .extend(secondary_item(state, payload, |text| {
+                        items::check_in(project_id, text, received_at)?;
+                        Ok(JobItem::CheckIn {
+                            payload: parsed_payload(text.to_owned()),
+                        })
+                    }));
             }
             ItemType::UserReport => {
-                if let Some(text) = small_json_object(state, payload) {
-                    accepted.items.push(JobItem::UserReport { payload: text });
-                }
+                accepted
+                    .items
+                    .extend(secondary_item(state, payload, |text| {
+                        items::user_report(project_id, text, received_at)?;
+                        Ok(JobItem::UserReport {
+                            payload: parsed_payload(text.to_owned()),
+                        })
+                    }));
             }
             // unknown and unhandled types are skipped, never an error
             _ => {
@@ -394,18 +432,29 @@ fn envelope_items(
     Ok(accepted)
 }
 
-/// A secondary item (session, report, check-in) kept as text if it is a
-/// small JSON object; otherwise it is dropped and counted, and the rest of
-/// the envelope goes on.
-fn small_json_object(state: &AppState, payload: &Bytes) -> Option<Payload> {
-    let ok = payload.len() <= state.config.ingest.max_event_bytes
-        && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
+/// A secondary item (session, report, check-in) kept if it is a small JSON
+/// object that the digest's own reader (`read`, from `corral_jobs::items`)
+/// takes; otherwise it is dropped and counted, and the rest of the envelope
+/// goes on. An item the digest would refuse is never acknowledged.
+fn secondary_item(
+    state: &AppState,
+    payload: &Bytes,
+    read: impl FnOnce(&str) -> Result<JobItem, items::ItemError>,
+) -> Option<JobItem> {
+    let object = payload.len() <= state.config.ingest.max_event_bytes
         && payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !ok {
+    let text = std::str::from_utf8(payload).ok().filter(|_| object);
+    let Some(text) = text else {
         metrics::counter!("corral_ingest_dropped_total", "reason" => "invalid").increment(1);
         return None;
-    }
-    String::from_utf8(payload.to_vec()).ok().map(parsed_payload)
+    };
+    read(text).map_err(|e| drop_invalid(&e)).ok()
+}
+
+/// Counts an item dropped because the digest could not file it.
+fn drop_invalid(error: &items::ItemError) {
+    tracing::debug!(error = %error, "item dropped");
+    metrics::counter!("corral_ingest_dropped_total", "reason" => "invalid").increment(1);
 }
 
 /// Security reports as events (id, JSON text).
@@ -596,7 +645,7 @@ async fn envelope(
         Some(key) if key.key.public_key == found.public_key => key,
         _ => authorize(&state, &found.public_key, project_id).await?,
     };
-    let accepted = envelope_items(&state, &envelope, project_id)?;
+    let accepted = envelope_items(&state, &envelope, project_id, received_at)?;
     drop(envelope);
     enqueue(&state, &key, project_id, received_at, accepted, held).await
 }
@@ -648,7 +697,7 @@ async fn tunnel(
         Some(checked) if envelope.headers.dsn == envelope_headers.and_then(|h| h.dsn) => checked,
         _ => tunnel_key(&state, &envelope.headers).await?,
     };
-    let accepted = envelope_items(&state, &envelope, project_id)?;
+    let accepted = envelope_items(&state, &envelope, project_id, received_at)?;
     drop(envelope);
     enqueue(&state, &key, project_id, received_at, accepted, held).await
 }
