@@ -215,18 +215,26 @@ body_timeout_secs = 20
     tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
         .await
         .unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut slow, &[b' '; 40 * 1024])
+    tokio::io::AsyncWriteExt::write_all(&mut slow, &[b' '; 20 * 1024])
         .await
         .unwrap();
     app.eventually(
-        "the slow body holds the budget",
+        "the slow body holds its part of the budget",
         Duration::from_secs(5),
-        async || (app.state.budget.in_use_bytes() >= 65536).then_some(()),
+        async || (app.state.budget.in_use_bytes() >= 20 * 1024).then_some(()),
     )
     .await;
 
-    let (_, ev) = event("while memory is short");
-    let reply = app.post_envelope(event_envelope(&ev)).await;
+    // what is left of the budget is less than the next body needs
+    let (id, ev) = event("while memory is short");
+    let body = Envelope::new(json!({ "event_id": id.simple().to_string() }))
+        .event(&ev)
+        .item(
+            json!({ "type": "attachment", "filename": "big.bin" }),
+            &[b'a'; 48 * 1024],
+        )
+        .build();
+    let reply = app.post_envelope(body).await;
     reply.assert_refused(503, "busy");
     let retry: u64 = reply
         .header("retry-after")
