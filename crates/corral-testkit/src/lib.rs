@@ -1,13 +1,17 @@
-//! Test support: throwaway databases, running servers, SDK drivers.
+//! Test support: throwaway databases, running servers, SDK drivers, a real browser.
 //!
 //! - [`TestPg`], [`TestSqlite`]: a fresh database per test.
 //! - [`Process`], [`bin`]: Corral's binaries as real processes.
 //! - [`Embedded`], [`Cluster`]: the two shapes started as a user would, and
 //!   [`Api`], a small REST client to look at what they stored.
-//! - [`sdk`]: the real Sentry SDKs (Python, Node, sentry-cli).
+//! - [`sdk`]: the real Sentry SDKs (Python 3.x and 2.x, Node, the browser
+//!   SDK's bundle, sentry-cli).
+//! - [`browser`]: headless Chromium over WebDriver, and a [`browser::Site`]
+//!   to serve pages from another origin than Corral.
 //! - [`test_queue_name`], [`redis_url`]: isolation on a shared Redis.
 //! - [`Link`]: a connection to PostgreSQL or Redis a test can cut.
 
+pub mod browser;
 mod db;
 mod link;
 mod process;

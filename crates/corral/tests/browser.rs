@@ -9,19 +9,16 @@
 //! phone-wide. Screenshots of the pages are kept under
 //! `target/test-artifacts/screenshots/`.
 
-use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_testkit::{ADMIN_PASSWORD, Api, Embedded, free_port, sdk};
+use corral_testkit::browser::Chromedriver;
+use corral_testkit::{ADMIN_PASSWORD, Api, Embedded, sdk};
 use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use futures::FutureExt;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How long any one wait for the browser or the server may take.
 const WAIT: Duration = Duration::from_secs(20);
@@ -80,121 +77,6 @@ fn screenshot_dir() -> PathBuf {
     let dir = target.join("test-artifacts").join("screenshots");
     std::fs::create_dir_all(&dir).expect("the screenshot directory");
     dir
-}
-
-/// A `chromedriver` in a process group of its own, so that the browsers it
-/// starts are killed with it even when a test fails halfway.
-struct Chromedriver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Chromedriver {
-    async fn start(log_dir: &Path) -> Chromedriver {
-        std::fs::create_dir_all(log_dir).expect("a log directory");
-        let port = free_port();
-        let log = log_dir.join("chromedriver.log");
-        let child = Command::new(which("chromedriver"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("starting chromedriver");
-        let mut driver = Chromedriver { child, port, log };
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("an HTTP client");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = driver.child.try_wait() {
-                panic!("chromedriver exited ({status})\n{}", driver.log_tail());
-            }
-            let status = client
-                .get(format!("http://127.0.0.1:{port}/status"))
-                .send()
-                .await;
-            if status.is_ok_and(|r| r.status().is_success()) {
-                return driver;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver is not ready after {WAIT:?}\n{}",
-                driver.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// A new headless browser with a profile of its own under `profile`.
-    async fn browser(&self, profile: &Path) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": which("chromium"),
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    format!("--user-data-dir={}", profile.display()),
-                    "--window-size=1280,900",
-                ],
-            }),
-        );
-        // no command may hang the test: page loads and scripts are bounded
-        caps.insert(
-            "timeouts".into(),
-            json!({"pageLoad": 30_000, "script": 10_000, "implicit": 0}),
-        );
-        let mut builder =
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps);
-        let webdriver = format!("http://127.0.0.1:{}", self.port);
-        let connecting = builder.connect(&webdriver);
-        tokio::time::timeout(Duration::from_secs(60), connecting)
-            .await
-            .unwrap_or_else(|_| panic!("Chromium did not start in 60 s\n{}", self.log_tail()))
-            .unwrap_or_else(|e| panic!("starting Chromium: {e}\n{}", self.log_tail()))
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        // the whole group: chromedriver and every browser process it started
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn which(program: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("{program} not found: apt-get install -y chromium chromium-driver")
-    })
 }
 
 /// Waits for an element, at most [`WAIT`].

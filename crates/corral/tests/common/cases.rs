@@ -8,9 +8,14 @@
 //! `function(module)` (JavaScript), and empty for a message without a stack
 //! trace (Sentry's `generate_culprit`).
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use corral_testkit::browser::{Chromedriver, Page, Site};
 use corral_testkit::count_of;
+use corral_testkit::sdk::{self, PythonSdk};
+use fantoccini::{Client, Locator};
+use futures::FutureExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -59,11 +64,11 @@ fn has_tag(event: &Value, key: &str, value: &str) -> bool {
 
 /// Python: one error raised twice from one line, then from two lines of the
 /// same function, is one issue; a different error is another.
-pub async fn python_grouping(shape: Shape) {
+pub async fn python_grouping(shape: Shape, sdk: PythonSdk) {
     let server = Server::start(shape).await;
     let app = python_shop(&server, PY_GROUPING);
 
-    app.python(&["same-line"], &server.dsn).await;
+    app.python(sdk, &["same-line"], &server.dsn).await;
     let issues = server
         .wait_for_issues("one issue seen twice", |i| {
             i.len() == 1 && count_of(&i[0]) == 2
@@ -88,7 +93,7 @@ pub async fn python_grouping(shape: Shape) {
     assert_eq!(zero["substatus"], "new");
     assert_eq!(zero["firstRelease"]["version"], "shop@1.4.2");
 
-    app.python(&["two-lines"], &server.dsn).await;
+    app.python(sdk, &["two-lines"], &server.dsn).await;
     let issues = server
         .wait_for_issues("the same error twice more, and a KeyError", |i| {
             i.len() == 2 && i.iter().map(count_of).sum::<i64>() == 5
@@ -112,13 +117,13 @@ pub async fn python_grouping(shape: Shape) {
 
 /// Python: a fingerprint (on the scope, or given to the capture call) puts
 /// two different errors into one issue; without it they are two.
-pub async fn python_fingerprint(shape: Shape) {
+pub async fn python_fingerprint(shape: Shape, sdk: PythonSdk) {
     let server = Server::start(shape).await;
     let app = python_shop(&server, PY_FINGERPRINT);
     let connection = "ConnectionError: payment gateway refused the connection";
     let timeout = "TimeoutError: payment gateway timed out after 30s";
 
-    app.python(&["fingerprint"], &server.dsn).await;
+    app.python(sdk, &["fingerprint"], &server.dsn).await;
     let issues = server
         .wait_for_issues("two errors in one issue", |i| {
             i.len() == 1 && count_of(&i[0]) == 2
@@ -130,7 +135,7 @@ pub async fn python_fingerprint(shape: Shape) {
     assert!(title == connection || title == timeout, "{merged:#}");
     assert_eq!(event_titles(&server, merged).await, [connection, timeout]);
 
-    app.python(&["plain"], &server.dsn).await;
+    app.python(sdk, &["plain"], &server.dsn).await;
     let issues = server
         .wait_for_issues("the same errors without fingerprint", |i| i.len() == 3)
         .await;
@@ -153,11 +158,11 @@ pub async fn python_fingerprint(shape: Shape) {
 
 /// Python: messages group by their template; levels, tags, release and
 /// environment land on the issue and its events.
-pub async fn python_messages(shape: Shape) {
+pub async fn python_messages(shape: Shape, sdk: PythonSdk) {
     let server = Server::start(shape).await;
     let app = python_shop(&server, PY_MESSAGES);
 
-    app.python(&[], &server.dsn).await;
+    app.python(sdk, &[], &server.dsn).await;
     let issues = server
         .wait_for_issues("three message issues, four events", |i| {
             i.len() == 3 && i.iter().map(count_of).sum::<i64>() == 4
@@ -233,11 +238,11 @@ pub async fn python_messages(shape: Shape) {
 
 /// A resolved issue that gets a new event is unresolved again, regressed,
 /// and counts the event.
-pub async fn python_regression(shape: Shape) {
+pub async fn python_regression(shape: Shape, sdk: PythonSdk) {
     let server = Server::start(shape).await;
     let app = python_shop(&server, PY_GROUPING);
 
-    app.python(&["once"], &server.dsn).await;
+    app.python(sdk, &["once"], &server.dsn).await;
     let issues = server
         .wait_for_issues("one issue", |i| i.len() == 1 && count_of(&i[0]) == 1)
         .await;
@@ -258,7 +263,7 @@ pub async fn python_regression(shape: Shape) {
         Vec::<String>::new()
     );
 
-    app.python(&["once"], &server.dsn).await;
+    app.python(sdk, &["once"], &server.dsn).await;
     let issues = server
         .wait_for_issues("the issue seen again", |i| {
             i.len() == 1 && count_of(&i[0]) == 2
@@ -280,7 +285,7 @@ pub async fn python_regression(shape: Shape) {
 /// accepted, the third gets 429 with `Retry-After` and
 /// `X-Sentry-Rate-Limits`, and the SDK sends no more events in the announced
 /// time (it drops them itself and says so in a client report).
-pub async fn python_quota(shape: Shape) {
+pub async fn python_quota(shape: Shape, sdk: PythonSdk) {
     let server = Server::start(shape).await;
     let dsn = server.create_limited_key(2);
     let app = python_shop(&server, PY_QUOTA);
@@ -290,7 +295,7 @@ pub async fn python_quota(shape: Shape) {
     // the whole sequence must fall in one minute window
     fresh_quota_window(60, 20).await;
     let before = server.ingest_metrics().await;
-    app.python(&[], &dsn).await;
+    app.python(sdk, &[], &dsn).await;
     let after = server.ingest_metrics().await;
     assert_eq!(
         metric(&after, quota) - metric(&before, quota),
@@ -475,6 +480,178 @@ pub async fn node(shape: Shape) {
         .unwrap_or_else(|| panic!("no inventory issue in {issues:#?}"));
     assert_eq!(count_of(merged), 2, "{issues:#?}");
     assert_eq!(event_titles(&server, merged).await, [range, syntax]);
+    server.stop().await;
+}
+
+/// What one visit of the web shop's page left in the browser: the SDK's
+/// version, what it learned from sending each event, and the Corral URLs the
+/// page fetched (from the browser's own resource timing).
+struct Visit {
+    sdk_version: String,
+    responses: Vec<Value>,
+    corral_requests: Vec<String>,
+}
+
+/// Opens the page, clicks the button, and waits until the SDK has sent the
+/// error and the browser has recorded its request to Corral (the resource
+/// timing entry of a fetch appears once its response has been read, a
+/// little after the SDK saw the status).
+async fn visit_and_click(browser: &Client, url: &str, corral: &str) -> Visit {
+    browser.goto(url).await.expect("opening the page");
+    browser
+        .find(Locator::Css("#add"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("clicking the button");
+    let deadline = Instant::now() + TIMEOUT;
+    let read = r#"return {
+        sdkVersion: window.Sentry && Sentry.SDK_VERSION,
+        responses: window.sentryResponses,
+        requests: performance.getEntriesByType("resource").map((entry) => entry.name),
+    };"#;
+    loop {
+        let seen = browser
+            .execute(read, vec![])
+            .await
+            .expect("reading the page");
+        let visit = Visit {
+            sdk_version: seen["sdkVersion"].as_str().unwrap_or("").to_string(),
+            responses: seen["responses"].as_array().cloned().unwrap_or_default(),
+            corral_requests: seen["requests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|u| u.starts_with(corral))
+                .map(str::to_string)
+                .collect(),
+        };
+        if !visit.responses.is_empty() && !visit.corral_requests.is_empty() {
+            return visit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the SDK on {url} did not send to {corral} in {TIMEOUT:?}: {seen:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `@sentry/browser` in headless Chromium, on a page served from another
+/// origin than Corral: an uncaught error from a click reaches Corral once
+/// straight to the envelope endpoint and once through the tunnel. Both are
+/// cross-origin requests, so the SDK reads Corral's answer only because
+/// Corral allows it (CORS); both events are one issue.
+pub async fn browser_sdk(shape: Shape) {
+    let server = Server::start(shape).await;
+    let pinned = sdk::browser_sdk_version();
+    let tunnel = format!("{}/api/tunnel/", server.base_url);
+    let options = json!({
+        "dsn": server.dsn,
+        "release": "web-shop@3.1.0",
+        "environment": "production",
+    });
+    let page = WEB_PAGE
+        .replace("__OPTIONS__", &options.to_string())
+        .replace("__TUNNEL__", &json!(tunnel).to_string());
+    let site = Site::serve(vec![
+        Page::script("/static/sentry.js", sdk::browser_bundle()),
+        Page::script("/static/cart.js", WEB_CART),
+        Page::html("/shop.html", page),
+    ])
+    .await;
+    assert_ne!(site.base_url, server.base_url);
+
+    let driver = Chromedriver::start(&server.scratch("chromedriver")).await;
+    let browser = driver.browser(&server.scratch("chromium-profile")).await;
+    let visits = AssertUnwindSafe(async {
+        let (direct, tunnelled) = (
+            format!("{}/shop.html?route=direct", site.base_url),
+            format!("{}/shop.html?route=tunnel", site.base_url),
+        );
+        (
+            visit_and_click(&browser, &direct, &server.base_url).await,
+            visit_and_click(&browser, &tunnelled, &server.base_url).await,
+        )
+    })
+    .catch_unwind()
+    .await;
+    let closed = tokio::time::timeout(TIMEOUT, browser.close()).await;
+    let (direct, tunnelled) = visits.unwrap_or_else(|panic| {
+        eprintln!("{}\n{}", driver.log_tail(), server.logs());
+        std::panic::resume_unwind(panic)
+    });
+    drop(driver);
+    assert!(
+        matches!(closed, Ok(Ok(()))),
+        "the browser closed: {closed:?}"
+    );
+
+    let envelope_endpoint = format!("{}/api/{}/envelope/?", server.base_url, server.project_id());
+    for (route, visit) in [("direct", &direct), ("tunnel", &tunnelled)] {
+        assert_eq!(visit.sdk_version, pinned, "{route}: the pinned SDK ran");
+        assert!(
+            visit.responses.iter().all(|r| r["statusCode"] == 200),
+            "{route}: the SDK read Corral's answer to its event: {:#?}",
+            visit.responses
+        );
+    }
+    let key = format!("sentry_key={}", server.public_key());
+    assert!(
+        direct
+            .corral_requests
+            .iter()
+            .all(|u| u.starts_with(&envelope_endpoint) && u.contains(&key)),
+        "straight to the envelope endpoint, the key in the query: {:#?}",
+        direct.corral_requests
+    );
+    assert!(
+        tunnelled.corral_requests.iter().all(|u| *u == tunnel),
+        "only through the tunnel: {:#?}",
+        tunnelled.corral_requests
+    );
+
+    let title = "Error: cart service is unavailable";
+    let issues = server
+        .wait_for_issues("the error from both routes in one issue", |i| {
+            i.len() == 1 && count_of(&i[0]) == 2
+        })
+        .await;
+    let issue = by_title(&issues, title);
+    assert_eq!(issue["culprit"], "addToCart(/static/cart.js)");
+    assert_eq!(issue["metadata"]["type"], "Error");
+    assert_eq!(issue["metadata"]["function"], "addToCart");
+    assert_eq!(issue["level"], "error");
+    assert_eq!(issue["firstRelease"]["version"], "web-shop@3.1.0");
+    let mut sent: Vec<&str> = [&direct, &tunnelled]
+        .iter()
+        .flat_map(|v| v.responses.iter())
+        .filter_map(|r| r["eventId"].as_str())
+        .collect();
+    sent.sort_unstable();
+    let events = server.issue_events(&id_of(issue)).await;
+    let mut stored: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["eventID"].as_str())
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(stored, sent, "the events the SDK sent are the issue's");
+    for route in ["direct", "tunnel"] {
+        assert_eq!(
+            titles(&server.search(&format!("route:{route}")).await),
+            [title],
+            "route:{route}"
+        );
+    }
+    let event = server.latest_event(&id_of(issue)).await;
+    assert_eq!(
+        event["sdk"]["name"], "sentry.javascript.browser",
+        "{event:#}"
+    );
+    assert_eq!(event["sdk"]["version"], pinned.as_str(), "{event:#}");
+    drop(site);
     server.stop().await;
 }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use corral_core::SharedStore;
 use corral_core::quota::seconds_left;
+use corral_testkit::sdk::PythonSdk;
 use corral_testkit::{Api, Cluster, Embedded, TestPg, redis_url, run_cli, sdk, test_queue_name};
 use serde_json::Value;
 
@@ -344,13 +345,21 @@ impl App {
         App { dir }
     }
 
-    /// `python main.py <args>` with the SDK's virtualenv; returns stdout.
-    pub async fn python(&self, args: &[&str], dsn: &str) -> String {
-        let mut cmd = tokio::process::Command::new(sdk::python());
+    /// `python main.py <args>` with the virtualenv of one sentry-sdk major;
+    /// returns stdout, which must say (as the scripts print it) that this
+    /// major sent.
+    pub async fn python(&self, sdk: PythonSdk, args: &[&str], dsn: &str) -> String {
+        let mut cmd = tokio::process::Command::new(sdk.python());
         cmd.arg("main.py")
             .args(args)
             .env("PYTHONDONTWRITEBYTECODE", "1");
-        run(cmd, &self.dir, dsn, "python main.py", args).await
+        let out = run(cmd, &self.dir, dsn, "python main.py", args).await;
+        let sent_by = format!("sent by sentry-sdk {}.", sdk.major());
+        assert!(
+            out.lines().any(|line| line.starts_with(&sent_by)),
+            "main.py {args:?} ran with the wrong SDK: {out:?}, not {sent_by:?}…"
+        );
+        out
     }
 
     /// `node main.js <args>` with `@sentry/node` on `NODE_PATH`; returns stdout.

@@ -1,7 +1,13 @@
 //! The programs the real SDKs run: a small Python shop and a small Node.js
 //! shop, each an entry script plus an in-app module, written into a fresh
 //! directory that is also the working directory (so the SDKs mark the shop's
-//! frames in-app, as they do for a deployed application).
+//! frames in-app, as they do for a deployed application); and a small web
+//! shop for `@sentry/browser` in Chromium.
+//!
+//! The same Python scripts run under sentry-sdk 3.x and 2.x; where the two
+//! majors differ, a script does what an application on that major does (see
+//! [`PY_MESSAGES`]). They end by printing the SDK's version, so a test can
+//! tell which major ran.
 
 /// `shop/billing.py`: the in-app code the Python errors are raised in.
 pub const PY_BILLING: &str = r#"
@@ -65,7 +71,7 @@ def checkout(mode):
 
 checkout(sys.argv[1])
 sentry_sdk.flush()
-print("sent")
+print("sent by sentry-sdk", sentry_sdk.VERSION)
 "#;
 
 /// `main.py`, mode `fingerprint` or `plain`: a ConnectionError and a
@@ -107,20 +113,34 @@ except TimeoutError as error:
         sentry_sdk.capture_exception(error)
 
 sentry_sdk.flush()
-print("sent")
+print("sent by sentry-sdk", sentry_sdk.VERSION)
 "#;
 
 /// `main.py`: messages through the logging integration (one template, two
 /// sets of parameters; a critical record) and `capture_message` with a level,
 /// with a tag, a release and an environment.
+///
+/// sentry-sdk 2.x turns the logging integration on by default, with error
+/// records as events. 3.x does not, and even when turned on it sends records
+/// as Sentry logs unless given an `event_level`: a 3.x application that wants
+/// error events from its log says so, as this one does.
 pub const PY_MESSAGES: &str = r#"
 import logging
 import os
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+
+if sentry_sdk.VERSION.startswith("2."):
+    integrations = []
+else:
+    integrations = [LoggingIntegration(event_level=logging.ERROR)]
 
 sentry_sdk.init(
-    dsn=os.environ["SENTRY_DSN"], release="shop@1.4.2", environment="staging"
+    dsn=os.environ["SENTRY_DSN"],
+    release="shop@1.4.2",
+    environment="staging",
+    integrations=integrations,
 )
 sentry_sdk.set_tag("customer", "acme")
 
@@ -131,7 +151,7 @@ log.critical("order database is gone")
 sentry_sdk.capture_message("disk almost full", level="warning")
 
 sentry_sdk.flush()
-print("sent")
+print("sent by sentry-sdk", sentry_sdk.VERSION)
 "#;
 
 /// `main.py`: six messages in sequence, each flushed before the next, so each
@@ -145,7 +165,7 @@ sentry_sdk.init(dsn=os.environ["SENTRY_DSN"])
 for i in range(6):
     sentry_sdk.capture_message("quota probe %d" % i)
     sentry_sdk.flush()
-print("sent")
+print("sent by sentry-sdk", sentry_sdk.VERSION)
 "#;
 
 /// `lib/billing.js`: the in-app code the Node.js errors are thrown in.
@@ -245,4 +265,54 @@ main().catch((error) => {
   console.error(error);
   process.exit(1);
 });
+"#;
+
+/// `/static/cart.js`: the web shop's in-app code; adding to the cart throws
+/// while the cart service is missing.
+pub const WEB_CART: &str = r#"
+function addToCart(item) {
+  if (!window.cartService) {
+    throw new Error("cart service is unavailable");
+  }
+  window.cartService.add(item);
+}
+"#;
+
+/// `/shop.html`, the web shop's page. `__OPTIONS__` becomes the options of
+/// `Sentry.init` and `__TUNNEL__` Corral's tunnel URL (both as JSON); with
+/// `?route=tunnel` the SDK sends through the tunnel, with `?route=direct`
+/// straight to the DSN's envelope endpoint, and the event carries the route
+/// as a tag. The button's inline handler calls `addToCart`, so the error is
+/// uncaught and reaches the SDK through `window.onerror`, as in a real page.
+/// The page keeps what the SDK learned from sending each event in
+/// `window.sentryResponses`: a status code only when the browser let the
+/// page read Corral's answer, which for another origin takes CORS.
+pub const WEB_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Web shop</title>
+<script src="/static/sentry.js"></script>
+<script>
+  window.sentryResponses = [];
+  var route = new URLSearchParams(location.search).get("route");
+  var options = __OPTIONS__;
+  if (route === "tunnel") {
+    options.tunnel = __TUNNEL__;
+  }
+  Sentry.init(options);
+  Sentry.setTag("route", route);
+  Sentry.getClient().on("afterSendEvent", function (event, response) {
+    window.sentryResponses.push({
+      eventId: event.event_id,
+      statusCode: response && response.statusCode !== undefined ? response.statusCode : null,
+    });
+  });
+</script>
+<script src="/static/cart.js"></script>
+</head>
+<body>
+<button id="add" onclick="addToCart({ sku: 'tea-42' })">Add to cart</button>
+</body>
+</html>
 "#;
