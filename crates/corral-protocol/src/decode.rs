@@ -169,7 +169,13 @@ fn decode_one_prefix(coding: Coding, input: &[u8], max: usize) -> Result<Vec<u8>
             }
         }
         Coding::Deflate => read_prefix(flate2::read::DeflateDecoder::new(input), max, coding),
-        Coding::Brotli => read_prefix(brotli::Decompressor::new(input, 4096), max, coding),
+        // brotli answers "Invalid Data" both for a corrupt stream and for one
+        // that stops early; an input that says where it ends tells them apart
+        Coding::Brotli => read_prefix(
+            brotli::Decompressor::new(EndIsTruncation(input), 4096),
+            max,
+            coding,
+        ),
         Coding::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::new(input).map_err(corrupt)?;
             decoder
@@ -201,6 +207,21 @@ fn read_prefix(reader: impl Read, max: usize, coding: Coding) -> Result<Vec<u8>,
         }
     }
     Ok(out)
+}
+
+/// A prefix as a decoder's input: asked for more once all of it is read, it
+/// answers `UnexpectedEof` instead of `Ok(0)`. A decoder asks for more only
+/// when its stream is not complete, so the error means "stopped early", not
+/// "corrupt", whatever the decoder would have made of an end of input.
+struct EndIsTruncation<'a>(&'a [u8]);
+
+impl Read for EndIsTruncation<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.0.is_empty() && !buf.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.0.read(buf)
+    }
 }
 
 /// How the decoders report input that stops in mid-stream.
@@ -277,7 +298,7 @@ fn decode_with(
             }
         }
         Coding::Brotli => read_capped(
-            brotli::Decompressor::new(input, 4096),
+            brotli::Decompressor::new(EndIsTruncation(input), 4096),
             limit,
             None,
             coding,
@@ -767,6 +788,43 @@ mod tests {
                 b"\x1f\x8b\x08\x00garbage that is no deflate",
                 100
             ),
+            Err(DecodeError::Corrupt { .. })
+        ));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/decode/): a brotli body cut before
+    /// its end was "corrupt" whenever the part that had arrived decoded to
+    /// less than `max`, so an unauthenticated br envelope arriving in two
+    /// pieces was refused. Every cut of a valid stream, in every coding, is a
+    /// prefix of the text.
+    #[test]
+    fn every_cut_of_a_valid_stream_is_a_prefix() {
+        let text = br#"{"dsn":"https://e12d836b15bb49d7bbf99e64295d995b@h/42","sent_at":"2024-02-27T14:26:53.408Z"}
+{"type":"event","length":52}
+{"message":"hello hello hello hello","level":"error"}
+"#;
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("gzip", gzip(text)),
+            ("deflate", zlib(text)),
+            ("deflate", raw_deflate(text)),
+            ("br", brotli(text)),
+            ("zstd", zstd(text)),
+        ];
+        for (coding, encoded) in cases {
+            for cut in 0..=encoded.len() {
+                let prefix = decode_prefix(Some(coding), &encoded[..cut], 1024)
+                    .unwrap_or_else(|e| panic!("{coding}, {cut} of {}: {e}", encoded.len()));
+                assert!(text.starts_with(&prefix), "{coding}, {cut}: {prefix:?}");
+            }
+            let whole = decode_prefix(Some(coding), &encoded, 1024).unwrap();
+            assert_eq!(whole, text, "{coding}");
+        }
+        // and a stream that is corrupt where it has arrived still is
+        let mut broken = brotli(text);
+        broken.truncate(broken.len() / 2);
+        broken.extend_from_slice(&[0xff; 8]);
+        assert!(matches!(
+            decode_prefix(Some("br"), &broken, 1024),
             Err(DecodeError::Corrupt { .. })
         ));
     }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A parsed DSN: `{scheme}://{public_key}[:{secret}]@{host}[:{port}]{path}/{project_id}`.
 ///
-/// Parsing keeps every part as written, so [`Display`](fmt::Display) gives
-/// back the same text.
+/// Parsing keeps every part as written but the scheme, which is lowercased,
+/// and the port, which is a number (`:0080` is printed `:80`), so
+/// [`Display`](fmt::Display) gives back the same text for a DSN written the
+/// usual way.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dsn {
     /// `http` or `https`.
@@ -271,6 +273,11 @@ mod tests {
         ] {
             assert_eq!(dsn(text).to_string(), text);
         }
+        // found by fuzzing (fuzz/regressions/auth/): the port is its number
+        let zeros = dsn("HTTP://k@[::1]:0900/1");
+        assert_eq!(zeros.port, Some(900));
+        assert_eq!(zeros.to_string(), "http://k@[::1]:900/1");
+        assert_eq!(dsn(&zeros.to_string()), zeros);
         assert_eq!(dsn("http://k@[::1]:8000/1").host, "[::1]");
         assert_eq!(dsn("http://k@[::1]:8000/1").port, Some(8000));
     }

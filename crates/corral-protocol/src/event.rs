@@ -1003,6 +1003,26 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (fuzz/regressions/security_report/): serde_json's
+    /// default float parsing may be one unit in the last place off, so a
+    /// kept number changed each time an event was written and read again
+    /// (ingest writes, the worker reads, the store writes). With
+    /// `float_roundtrip` the number read is the one written.
+    #[test]
+    fn kept_floats_survive_round_trips() {
+        let input = br#"{"extra":{"big":1997777777777777777777777777777777777777777777777777777777777777777777777777777777777777777,"x":1.9977777777777774e+90},"measurements":{"lcp":{"value":0.30000000000000004}}}"#;
+        let event = Event::from_json(input).unwrap();
+        let mut current = event.clone();
+        for _ in 0..3 {
+            current = Event::from_json(&serde_json::to_vec(&current).unwrap()).unwrap();
+            assert_eq!(current, event);
+        }
+        // the nearest double, as Python's float() also reads it
+        let extra = event.extra.as_ref().unwrap();
+        assert_eq!(extra["big"].to_string(), "1.9977777777777779e+90");
+        assert_eq!(extra["x"].to_string(), "1.9977777777777774e+90");
+    }
+
     #[test]
     fn repeated_keys_and_legacy_duplicates_do_not_fail_the_event() {
         let event = Event::from_json(
