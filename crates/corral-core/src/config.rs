@@ -160,7 +160,7 @@ impl Default for HttpConfig {
         HttpConfig {
             header_read_timeout_secs: 10,
             max_connections: 4096,
-            max_connections_per_address: 256,
+            max_connections_per_address: 1024,
             max_body_bytes: 2 * 1024 * 1024,
         }
     }
