@@ -96,12 +96,20 @@ async fn a_full_attachments_disk_refuses_with_507_and_loses_nothing(shape: Shape
     // every acknowledged event is stored, with its attachment
     for id in &accepted {
         app.wait_for_event(*id).await;
-        let files = app
-            .store
-            .list_attachments(app.project().id, *id)
-            .await
-            .expect("attachments");
-        assert_eq!(files.len(), 1, "event {id} lost its attachment");
+        // the attachment is an item of its own, digested beside the event
+        app.eventually(
+            &format!("event {id} has its attachment"),
+            Duration::from_secs(20),
+            async || {
+                let files = app
+                    .store
+                    .list_attachments(app.project().id, *id)
+                    .await
+                    .expect("attachments");
+                (files.len() == 1).then_some(())
+            },
+        )
+        .await;
     }
     app.wait_for_event(id).await;
     // the refused envelope left no partial file behind
