@@ -56,6 +56,16 @@ impl Coding {
     }
 }
 
+/// The codings a `Content-Encoding` names, in the order they were applied.
+fn codings(content_encoding: Option<&str>) -> Result<Vec<Coding>, DecodeError> {
+    content_encoding
+        .unwrap_or("")
+        .split(',')
+        .map(|name| Coding::parse(name.trim()))
+        .filter_map(Result::transpose)
+        .collect()
+}
+
 /// Decodes a request body according to its `Content-Encoding`; the result is
 /// never longer than `limit` bytes.
 ///
@@ -99,12 +109,7 @@ pub fn decode_body_with(
     limit: usize,
     budget: &mut dyn DecodeBudget,
 ) -> Result<Vec<u8>, DecodeError> {
-    let codings = content_encoding
-        .unwrap_or("")
-        .split(',')
-        .map(|name| Coding::parse(name.trim()))
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<_>, _>>()?;
+    let codings = codings(content_encoding)?;
 
     let mut data: Option<Vec<u8>> = None;
     for coding in codings.into_iter().rev() {
@@ -133,12 +138,7 @@ pub fn decode_prefix(
     prefix: &[u8],
     max: usize,
 ) -> Result<Vec<u8>, DecodeError> {
-    let codings = content_encoding
-        .unwrap_or("")
-        .split(',')
-        .map(|name| Coding::parse(name.trim()))
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<_>, _>>()?;
+    let codings = codings(content_encoding)?;
     let mut data: Option<Vec<u8>> = None;
     for coding in codings.into_iter().rev() {
         let input = data.as_deref().unwrap_or(prefix);
