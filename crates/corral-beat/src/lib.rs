@@ -255,21 +255,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8002)));
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
-    tracing::info!(address = %listener.local_addr()?, "corral-beat health listening");
     let (shutdown_tx, shutdown_rx) = corral_web::startup::shutdown_flag();
-    let status = corral_web::startup::Starting::new("connecting to the database");
-    let probes = corral_web::startup::Swappable::new(corral_web::startup::starting_routes(
-        status.clone(),
-        Some(corral_web::telemetry::metrics_handle()),
-    ));
-    let health = tokio::spawn(corral_web::serve(
-        listener,
-        probes.router(),
-        corral_web::startup::when_set(shutdown_rx.clone()),
-    ));
+    let corral_web::startup::Probes {
+        routes: probes,
+        status,
+        server: health,
+    } = corral_web::startup::Probes::start(bind, "corral-beat", shutdown_rx.clone()).await?;
     let mut stopped = shutdown_rx.clone();
     let Some(pg) =
         corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {

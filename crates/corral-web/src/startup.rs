@@ -181,3 +181,37 @@ pub fn shutdown_flag() -> (watch::Sender<bool>, watch::Receiver<bool>) {
 pub async fn when_set(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|s| *s).await;
 }
+
+/// A probe server that is up before its process connects to anything: the
+/// starting routes now, the real ones once [`Swappable::set`] is called.
+pub struct Probes {
+    pub routes: Swappable,
+    pub status: Starting,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Probes {
+    /// Binds `bind` and serves the starting routes until `shutdown` is set.
+    pub async fn start(
+        bind: std::net::SocketAddr,
+        name: &str,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Probes> {
+        use anyhow::Context;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        tracing::info!(address = %listener.local_addr()?, "{name} health listening");
+        let status = Starting::new("connecting to the database");
+        let routes = Swappable::new(starting_routes(
+            status.clone(),
+            Some(crate::telemetry::metrics_handle()),
+        ));
+        let server = tokio::spawn(crate::serve(listener, routes.router(), when_set(shutdown)));
+        Ok(Probes {
+            routes,
+            status,
+            server,
+        })
+    }
+}

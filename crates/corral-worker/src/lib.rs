@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use corral_core::SharedStore;
 use corral_core::config::Config;
 use corral_jobs::worker::{WorkerSettings, unique_worker_name};
@@ -87,22 +86,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8001)));
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
-    tracing::info!(address = %listener.local_addr()?, "corral-worker health listening");
     let (shutdown_tx, shutdown_rx) = corral_web::startup::shutdown_flag();
-    let status = corral_web::startup::Starting::new("connecting to the database");
-    let probes = corral_web::startup::Swappable::new(corral_web::startup::starting_routes(
-        status.clone(),
-        Some(corral_web::telemetry::metrics_handle()),
-    ));
-    let health = tokio::spawn(corral_web::serve(
-        listener,
-        probes.router(),
-        corral_web::startup::when_set(shutdown_rx.clone()),
-    ));
-
+    let corral_web::startup::Probes {
+        routes: probes,
+        status,
+        server: health,
+    } = corral_web::startup::Probes::start(bind, "corral-worker", shutdown_rx.clone()).await?;
     let mut stopped = shutdown_rx.clone();
     let max_connections = config.database.max_connections;
     let Some(store) =
