@@ -102,7 +102,7 @@ impl SignedIn {
 /// [`SignedIn`] for the form extractor that runs after it
 /// ([`CsrfForm`](crate::ui::CsrfForm)).
 #[derive(Clone, Debug)]
-pub struct SessionCsrf(pub String);
+pub(crate) struct SessionCsrf(pub String);
 
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
