@@ -1,9 +1,9 @@
 //! Browser sessions: a random cookie whose SHA-256 the store keeps, a CSRF
-//! token per session checked on every form, and the `SignedIn` extractor.
+//! token per session (checked on every form by the UI's `CsrfForm`), and the
+//! `SignedIn` extractor.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{Duration, Utc};
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access::Access;
 use crate::state::AppState;
+use crate::ui::UiError;
 
 pub const SESSION_COOKIE: &str = "corral_session";
 /// A session ends after this long without use.
@@ -33,7 +34,7 @@ pub fn sha256_hex(secret: &str) -> String {
 }
 
 /// Whether cookies must be `Secure` (the public URL is https).
-fn secure(state: &AppState) -> bool {
+pub(crate) fn secure(state: &AppState) -> bool {
     state
         .config
         .base_url
@@ -95,62 +96,16 @@ impl SignedIn {
     pub fn csrf_token(&self) -> &str {
         &self.session.csrf_token
     }
-
-    /// Checks a form's CSRF token (and the Origin header when the browser
-    /// sends one): 403 when they do not match.
-    pub fn verify_csrf(
-        &self,
-        state: &AppState,
-        headers: &HeaderMap,
-        token: &str,
-    ) -> Result<(), Response> {
-        if !constant_time_eq(token.as_bytes(), self.session.csrf_token.as_bytes()) {
-            return Err(forbidden(
-                "the form expired or did not come from this site; reload the page and try again",
-            ));
-        }
-        verify_origin(state, headers)
-    }
 }
 
-/// Refuses (403) a request whose Origin header names another site; for
-/// the forms of visitors without a session (sign-in, reset, invitations).
-pub fn verify_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && origin != "null"
-        && !same_origin(state, headers, origin)
-    {
-        return Err(forbidden("the form was sent from another site"));
-    }
-    Ok(())
-}
+/// The session's CSRF token, left in the request's extensions by
+/// [`SignedIn`] for the form extractor that runs after it
+/// ([`CsrfForm`](crate::ui::CsrfForm)).
+#[derive(Clone, Debug)]
+pub(crate) struct SessionCsrf(pub String);
 
-fn same_origin(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
-    let expected = match &state.config.base_url {
-        Some(base) => base.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let scheme = if secure(state) { "https" } else { "http" };
-            format!("{scheme}://{host}")
-        }
-    };
-    // the origin is scheme://host[:port], the base URL may carry a path
-    expected == origin || expected.starts_with(&format!("{origin}/"))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn forbidden(reason: &str) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        crate::ui::error_page(StatusCode::FORBIDDEN, reason),
-    )
-        .into_response()
 }
 
 /// Where a signed-out visitor goes: the login page, then back.
@@ -187,7 +142,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let (session, user) = match state.store.session_by_hash(&hash, now).await {
             Ok(found) => found,
             Err(StoreError::NotFound(_)) => return Err(to_login(parts)),
-            Err(e) => return Err(crate::ui::store_failure(e)),
+            Err(e) => return Err(UiError::from(e).into_response()),
         };
         if !user.is_active {
             return Err(to_login(parts));
@@ -204,7 +159,10 @@ impl FromRequestParts<AppState> for SignedIn {
         }
         let access = Access::load(&state.store, user)
             .await
-            .map_err(crate::ui::store_failure)?;
+            .map_err(|e| UiError::from(e).into_response())?;
+        parts
+            .extensions
+            .insert(SessionCsrf(session.csrf_token.clone()));
         Ok(SignedIn {
             access,
             session,

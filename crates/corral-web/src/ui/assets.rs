@@ -3,14 +3,13 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use super::UiRoutes;
 
 /// One stylesheet, assembled from a part per area of the UI.
 const STYLESHEET: &str = concat!(
@@ -51,6 +50,6 @@ async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/static/{file}", get(asset))
+pub fn routes() -> UiRoutes {
+    UiRoutes::new().route("/static/{file}", get(asset))
 }

@@ -2,30 +2,38 @@
 //! one stylesheet and a little progressive-enhancement script, both served
 //! from memory under content-hashed URLs.
 //!
-//! Every page handler takes [`SignedIn`](crate::session::SignedIn) (which
-//! redirects visitors to the login page), builds a [`Chrome`] for the shared
-//! layout, and checks what it shows through [`Access`](crate::access::Access).
-//! Every form carries the session's CSRF token.
+//! Every page handler takes [`SignedIn`] (which redirects visitors to the
+//! login page), builds a [`Chrome`] for the shared layout, checks what it
+//! shows through [`Access`](crate::access::Access), and returns
+//! `Result<Response, UiError>`: a failure is propagated with `?` and shown as
+//! the error page ([`UiError`]). Every form is read through [`CsrfForm`]
+//! (the session's CSRF token) or, for visitors without a session,
+//! [`VisitorForm`] (the Origin header). Routes are added through
+//! [`UiRoutes`], which records them for the test that forges a request to
+//! each.
 
 mod assets;
 mod auth;
 mod charts;
+mod error;
+mod forms;
 mod issues;
+mod routes;
 mod settings;
 
-use askama::Template;
-use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use corral_core::StoreError;
+use axum::{Router, extract::State};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::access::Denied;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
 pub use assets::{SCRIPT_URL, STYLESHEET_URL};
+pub use error::{UiError, error_page, missing, render};
+pub use forms::{CsrfForm, NoFields, VisitorForm, check_token};
+pub use routes::{Guard, UiRoute, UiRoutes};
 
 /// An organization in the navigation.
 #[derive(Clone, Debug)]
@@ -53,12 +61,8 @@ impl Chrome {
         state: &AppState,
         signed: &SignedIn,
         org: Option<&str>,
-    ) -> Result<Chrome, Response> {
-        let orgs = signed
-            .access
-            .organizations(&state.store)
-            .await
-            .map_err(store_failure)?;
+    ) -> Result<Chrome, UiError> {
+        let orgs = signed.access.organizations(&state.store).await?;
         let user = &signed.access.user;
         Ok(Chrome {
             user_name: if user.name.is_empty() {
@@ -83,119 +87,35 @@ impl Chrome {
     }
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    reason: &'a str,
-    message: &'a str,
-    stylesheet: &'static str,
-}
-
-/// A plain page for an error status.
-pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
-    let page = ErrorPage {
-        status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("Error"),
-        message,
-        stylesheet: STYLESHEET_URL.as_str(),
-    };
-    Html(page.render().unwrap_or_else(|_| message.to_string()))
-}
-
-/// Renders a template, or a 500 page if rendering fails.
-pub fn render<T: Template>(page: &T) -> Response {
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering a page failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the page could not be shown",
-                ),
-            )
-                .into_response()
-        }
-    }
-}
-
-/// A store failure as a page: 503 when the database is unreachable.
-pub fn store_failure(e: StoreError) -> Response {
-    match e {
-        StoreError::NotFound(what) => not_found(what),
-        e if e.is_transient() => {
-            tracing::error!(error = %e, "database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable; try again shortly",
-                ),
-            )
-                .into_response()
-        }
-        e => {
-            tracing::error!(error = %e, "store failure");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                error_page(StatusCode::INTERNAL_SERVER_ERROR, "something went wrong"),
-            )
-                .into_response()
-        }
-    }
-}
-
-pub fn not_found(what: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        error_page(StatusCode::NOT_FOUND, &format!("{what} not found")),
-    )
-        .into_response()
-}
-
-/// An access refusal as a page.
-pub fn denied(d: Denied) -> Response {
-    match d {
-        Denied::NotFound(what) => not_found(what),
-        Denied::Forbidden => (
-            StatusCode::FORBIDDEN,
-            error_page(
-                StatusCode::FORBIDDEN,
-                "your role in this organization does not allow this",
-            ),
-        )
-            .into_response(),
-        Denied::Store(e) => store_failure(e),
-    }
-}
-
 /// The first organization's issues, or the account page when the user
 /// belongs to none.
-async fn home(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    signed: SignedIn,
-) -> Response {
-    match signed.access.organizations(&state.store).await {
-        Ok(orgs) => match orgs.first() {
-            Some(org) => {
-                Redirect::to(&format!("/organizations/{}/issues/", org.slug)).into_response()
-            }
-            None => Redirect::to("/settings/account/").into_response(),
-        },
-        Err(e) => store_failure(e),
-    }
+async fn home(State(state): State<AppState>, signed: SignedIn) -> Result<Response, UiError> {
+    let orgs = signed.access.organizations(&state.store).await?;
+    Ok(match orgs.first() {
+        Some(org) => Redirect::to(&format!("/organizations/{}/issues/", org.slug)).into_response(),
+        None => Redirect::to("/settings/account/").into_response(),
+    })
 }
 
-/// The UI routes, with the security headers every page carries.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Every route of the UI, as registered.
+fn all() -> UiRoutes {
+    UiRoutes::new()
         .route("/", get(home))
         .merge(assets::routes())
         .merge(issues::routes())
         .merge(auth::routes())
         .merge(settings::routes())
+}
+
+/// The UI's paths and how their forms are guarded, as [`routes`] serves them.
+pub fn route_table() -> Vec<UiRoute> {
+    all().table().to_vec()
+}
+
+/// The UI routes, with the security headers every page carries.
+pub fn routes() -> Router<AppState> {
+    all()
+        .into_router()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -218,6 +138,8 @@ pub fn routes() -> Router<AppState> {
 
 #[cfg(test)]
 mod tests {
+    use askama::Template;
+
     use super::*;
 
     #[derive(Template)]
@@ -268,12 +190,5 @@ mod tests {
         );
         assert!(html.contains(STYLESHEET_URL.as_str()));
         assert!(html.contains("<p>body</p>"));
-    }
-
-    #[test]
-    fn error_pages_escape_their_message() {
-        let html = error_page(StatusCode::NOT_FOUND, "<script>x</script> not found").0;
-        assert!(html.contains("404 Not Found"));
-        assert!(!html.contains("<script>x"), "{html}");
     }
 }

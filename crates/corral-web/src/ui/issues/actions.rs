@@ -1,20 +1,18 @@
 //! The forms of the issue page: status (resolve, resolve in the next
 //! release, ignore for a while or for a number of events, unresolve),
-//! assignee and comments. Each checks the CSRF token first, then that the
-//! user sees the issue (404) and may triage (403), then redirects back to
-//! the issue with a notice.
+//! assignee and comments. Each form's CSRF token is checked first (by
+//! [`CsrfForm`]), then that the user sees the issue (404) and may triage
+//! (403); then each redirects back to the issue with a notice.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::Form;
 use chrono::{Duration, Utc};
 use corral_core::model::{Assignee, Issue, Organization};
 use corral_core::{StatusChange, StoreError};
 use serde::Deserialize;
 
-use super::super::{denied, store_failure};
-use super::{bad_request, encode, visible_issue};
+use super::super::{CsrfForm, UiError};
+use super::{encode, visible_issue};
 use crate::access::Action;
 use crate::session::SignedIn;
 use crate::state::AppState;
@@ -22,15 +20,11 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub(super) struct StatusForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     action: String,
 }
 
 #[derive(Deserialize)]
 pub(super) struct AssignForm {
-    #[serde(default)]
-    csrf_token: String,
     /// `user:ID`, `team:ID`, or empty to unassign.
     #[serde(default)]
     assignee: String,
@@ -39,26 +33,18 @@ pub(super) struct AssignForm {
 #[derive(Deserialize)]
 pub(super) struct CommentForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     text: String,
 }
 
-/// The CSRF check, the issue and the right to triage it.
+/// The issue and the right to triage it.
 async fn triage(
     state: &AppState,
     signed: &SignedIn,
-    headers: &HeaderMap,
-    token: &str,
     org: &str,
     id: &str,
-) -> Result<(Organization, Issue), Response> {
-    signed.verify_csrf(state, headers, token)?;
+) -> Result<(Organization, Issue), UiError> {
     let (org, _, issue) = visible_issue(state, signed, org, id).await?;
-    signed
-        .access
-        .require(Action::TriageIssues, org.id)
-        .map_err(denied)?;
+    signed.access.require(Action::TriageIssues, org.id)?;
     Ok((org, issue))
 }
 
@@ -96,40 +82,27 @@ fn status_change(action: &str, issue: &Issue) -> Option<(StatusChange, &'static 
 pub(super) async fn status(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
-    Form(form): Form<StatusForm>,
-) -> Response {
-    let (org, issue) = match triage(&state, &signed, &headers, &form.csrf_token, &org, &id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<StatusForm>,
+) -> Result<Response, UiError> {
+    let (org, issue) = triage(&state, &signed, &org, &id).await?;
     let Some((change, notice)) = status_change(&form.action, &issue) else {
-        return bad_request("unknown action");
+        return Err(UiError::BadRequest("unknown action".into()));
     };
-    match state.store.set_issue_status(issue.id, change).await {
-        Ok(_) => back(&org, &issue, notice),
-        Err(e) => store_failure(e),
-    }
+    state.store.set_issue_status(issue.id, change).await?;
+    Ok(back(&org, &issue, notice))
 }
 
 pub(super) async fn assign(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
-    Form(form): Form<AssignForm>,
-) -> Response {
-    let (org, issue) = match triage(&state, &signed, &headers, &form.csrf_token, &org, &id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<AssignForm>,
+) -> Result<Response, UiError> {
+    let (org, issue) = triage(&state, &signed, &org, &id).await?;
     let assignee = match form.assignee.trim() {
         "" => None,
-        a => match a.parse::<Assignee>() {
-            Ok(a) => Some(a),
-            Err(e) => return bad_request(&e),
-        },
+        a => Some(a.parse::<Assignee>().map_err(UiError::BadRequest)?),
     };
     let notice = if assignee.is_some() {
         "assigned"
@@ -137,33 +110,31 @@ pub(super) async fn assign(
         "unassigned"
     };
     match state.store.assign_issue(issue.id, assignee).await {
-        Ok(_) => back(&org, &issue, notice),
+        Ok(_) => Ok(back(&org, &issue, notice)),
         // the same answer whoever it names: nothing about other organizations
-        Err(StoreError::Invalid { .. }) => {
-            bad_request("not a member and not a team of this organization")
-        }
-        Err(e) => store_failure(e),
+        Err(StoreError::Invalid { .. }) => Err(UiError::BadRequest(
+            "not a member and not a team of this organization".into(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
 pub(super) async fn comment(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
-    Form(form): Form<CommentForm>,
-) -> Response {
-    let (org, issue) = match triage(&state, &signed, &headers, &form.csrf_token, &org, &id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<CommentForm>,
+) -> Result<Response, UiError> {
+    let (org, issue) = triage(&state, &signed, &org, &id).await?;
     match state
         .store
         .add_comment(issue.id, signed.access.user.id, &form.text)
         .await
     {
-        Ok(_) => back(&org, &issue, "commented"),
-        Err(StoreError::Invalid { reason, .. }) => bad_request(&format!("comment: {reason}")),
-        Err(e) => store_failure(e),
+        Ok(_) => Ok(back(&org, &issue, "commented")),
+        Err(StoreError::Invalid { reason, .. }) => {
+            Err(UiError::BadRequest(format!("comment: {reason}")))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::{Form, Query};
+use axum_extra::extract::Query;
 use chrono::Utc;
 use corral_core::model::{Assignee, Issue, IssueStatus, Project, format_short_id};
 use corral_core::search::parse_query_as;
@@ -20,9 +20,9 @@ use corral_core::{IssueCursor, IssueQuery, IssueSort, StatusChange};
 use serde::Deserialize;
 
 use super::super::charts::{self, Chart};
-use super::super::{Chrome, render, store_failure};
+use super::super::{Chrome, CsrfForm, UiError, render};
 use super::when::When;
-use super::{People, bad_request, encode, notice_text, visible_org};
+use super::{People, encode, notice_text, visible_org};
 use crate::access::Action;
 use crate::session::SignedIn;
 use crate::state::AppState;
@@ -296,28 +296,13 @@ pub(super) async fn page(
     signed: SignedIn,
     Path(org_slug): Path<String>,
     params: Result<Query<ListParams>, axum_extra::extract::QueryRejection>,
-) -> Response {
-    let Query(params) = match params {
-        Ok(p) => p,
-        Err(e) => return bad_request(&format!("invalid query: {e}")),
-    };
-    let org = match visible_org(&state, &signed, &org_slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let (chrome, visible) = match futures::try_join!(
-        async { Chrome::new(&state, &signed, Some(&org.slug)).await },
-        async {
-            signed
-                .access
-                .projects_of(&state.store, org.id)
-                .await
-                .map_err(store_failure)
-        }
-    ) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+) -> Result<Response, UiError> {
+    let Query(params) = params.map_err(|e| bad_request(format!("invalid query: {e}")))?;
+    let org = visible_org(&state, &signed, &org_slug).await?;
+    let (chrome, visible) =
+        futures::try_join!(Chrome::new(&state, &signed, Some(&org.slug)), async {
+            Ok(signed.access.projects_of(&state.store, org.id).await?)
+        })?;
 
     // the projects asked for must all be visible; unknown and invisible
     // ones are alike
@@ -326,7 +311,7 @@ pub(super) async fn page(
         match visible.iter().find(|p| &p.slug == slug) {
             Some(p) if !chosen.iter().any(|c| c.id == p.id) => chosen.push(p),
             Some(_) => {}
-            None => return super::super::not_found("project"),
+            None => return Err(UiError::NotFound("project")),
         }
     }
     let Some((sort_key, _, sort)) = SORTS
@@ -334,16 +319,16 @@ pub(super) async fn page(
         .find(|(k, _, _)| *k == params.sort.as_deref().unwrap_or("date"))
         .copied()
     else {
-        return bad_request("unknown sort: expected date, new or freq");
+        return Err(bad_request("unknown sort: expected date, new or freq"));
     };
     let asked_tab = match non_empty(&params.status) {
         None => Tab::Unresolved,
         Some(s) => match Tab::parse(s) {
             Some(t) => t,
             None => {
-                return bad_request(
+                return Err(bad_request(
                     "unknown status: expected unresolved, resolved, ignored or all",
-                );
+                ));
             }
         },
     };
@@ -362,7 +347,7 @@ pub(super) async fn page(
         None => None,
         Some(c) => match parse_cursor(c) {
             Some(c) => Some(c),
-            None => return bad_request("invalid cursor"),
+            None => return Err(bad_request("invalid cursor")),
         },
     };
     let back: Vec<String> = match non_empty(&params.back) {
@@ -370,7 +355,7 @@ pub(super) async fn page(
         Some(b) => {
             let list: Vec<String> = b.split(',').map(str::to_string).collect();
             if list.iter().any(|c| c != "-" && parse_cursor(c).is_none()) {
-                return bad_request("invalid cursor");
+                return Err(bad_request("invalid cursor"));
             }
             list
         }
@@ -450,10 +435,7 @@ pub(super) async fn page(
 
     let search = view.search();
     let me = if search.contains("assigned") {
-        let teams = match state.store.teams_of_user(signed.access.user.id).await {
-            Ok(t) => t,
-            Err(e) => return store_failure(e),
-        };
+        let teams = state.store.teams_of_user(signed.access.user.id).await?;
         let mut me = vec![Assignee::User(signed.access.user.id)];
         me.extend(
             teams
@@ -478,7 +460,7 @@ pub(super) async fn page(
         Err(e) => {
             page.error = Some(format!("Search not understood: {e}."));
             page.tabs = tab_links(&view, None);
-            return (StatusCode::BAD_REQUEST, render(&page)).into_response();
+            return Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response());
         }
     };
     // an `is:` status in the search picks the tab
@@ -490,14 +472,10 @@ pub(super) async fn page(
         ..query.clone()
     };
     // every tab's count from one pass over the matching issues
-    let found = futures::try_join!(
+    let (mut issues, counts) = futures::try_join!(
         state.store.list_issues(&listing),
         state.store.count_issues_by_status(&query),
-    );
-    let (mut issues, counts) = match found {
-        Ok(found) => found,
-        Err(e) => return store_failure(e),
-    };
+    )?;
     let [c0, c1, c2, c3] = Tab::ALL.map(|tab| counts.of(tab.status()));
     page.tabs = tab_links(&view, Some(&[c0, c1, c2, c3]));
     let more = issues.len() > PAGE_SIZE as usize;
@@ -506,16 +484,12 @@ pub(super) async fn page(
     let (from, to) = charts::last_day(now);
     let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
     let any_assigned = issues.iter().any(|i| i.assignee.is_some());
-    let (hourly, people) = match futures::try_join!(
+    let (hourly, people) = futures::try_join!(
         async {
             if ids.is_empty() {
                 Ok(Vec::new())
             } else {
-                state
-                    .store
-                    .issues_hourly_counts(&ids, from, to)
-                    .await
-                    .map_err(store_failure)
+                Ok(state.store.issues_hourly_counts(&ids, from, to).await?)
             }
         },
         async {
@@ -525,10 +499,7 @@ pub(super) async fn page(
                 Ok(People::default())
             }
         }
-    ) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    )?;
     let mut per_issue: HashMap<i64, Vec<corral_core::model::CountBucket>> = HashMap::new();
     for (id, bucket) in hourly {
         per_issue.entry(id).or_default().push(bucket);
@@ -591,8 +562,6 @@ pub(super) async fn page(
 #[derive(Deserialize)]
 pub(super) struct BulkForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     id: Vec<String>,
     #[serde(default)]
     action: String,
@@ -622,45 +591,45 @@ fn with_notice(url: &str, notice: &str, n: Option<u64>) -> String {
 pub(super) async fn bulk(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path(org_slug): Path<String>,
-    Form(form): Form<BulkForm>,
-) -> Response {
-    if let Err(r) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return r;
-    }
-    let org = match visible_org(&state, &signed, &org_slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(d) = signed.access.require(Action::TriageIssues, org.id) {
-        return super::super::denied(d);
-    }
+    CsrfForm(form): CsrfForm<BulkForm>,
+) -> Result<Response, UiError> {
+    let org = visible_org(&state, &signed, &org_slug).await?;
+    signed.access.require(Action::TriageIssues, org.id)?;
     let (change, notice) = match form.action.as_str() {
         "resolve" => (StatusChange::Resolve, "resolved"),
         "ignore" => (StatusChange::IgnoreForever, "ignored"),
         "unresolve" => (StatusChange::Unresolve, "unresolved"),
-        _ => return bad_request("unknown action: expected resolve, ignore or unresolve"),
+        _ => {
+            return Err(bad_request(
+                "unknown action: expected resolve, ignore or unresolve",
+            ));
+        }
     };
     let back = back_to(&org.slug, &form.return_to);
     if form.id.is_empty() {
-        return Redirect::to(&with_notice(&back, "none_selected", None)).into_response();
+        return Ok(Redirect::to(&with_notice(&back, "none_selected", None)).into_response());
     }
     if form.id.len() > MAX_BULK {
-        return bad_request(&format!("at most {MAX_BULK} issues can be changed at once"));
+        return Err(bad_request(format!(
+            "at most {MAX_BULK} issues can be changed at once"
+        )));
     }
     let mut ids = Vec::with_capacity(form.id.len());
     for id in &form.id {
         match id.parse::<i64>() {
             Ok(id) if !ids.contains(&id) => ids.push(id),
             Ok(_) => {}
-            Err(_) => return bad_request("invalid issue id"),
+            Err(_) => return Err(bad_request("invalid issue id")),
         }
     }
-    let visible: Vec<i64> = match signed.access.projects_of(&state.store, org.id).await {
-        Ok(projects) => projects.iter().map(|p| p.id).collect(),
-        Err(e) => return store_failure(e),
-    };
+    let visible: Vec<i64> = signed
+        .access
+        .projects_of(&state.store, org.id)
+        .await?
+        .iter()
+        .map(|p| p.id)
+        .collect();
     // only issues of projects the user sees change; the others are left
     // alone as if they did not exist
     let found = futures::future::join_all(ids.iter().map(|id| state.store.issue_by_id(*id))).await;
@@ -669,18 +638,19 @@ pub(super) async fn bulk(
         match issue {
             Ok(i) if visible.contains(&i.project_id) => allowed.push(i.id),
             Ok(_) | Err(corral_core::StoreError::NotFound(_)) => {}
-            Err(e) => return store_failure(e),
+            Err(e) => return Err(e.into()),
         }
     }
     let changed = if allowed.is_empty() {
         0
     } else {
-        match state.store.set_issues_status(&allowed, change).await {
-            Ok(n) => n,
-            Err(e) => return store_failure(e),
-        }
+        state.store.set_issues_status(&allowed, change).await?
     };
-    Redirect::to(&with_notice(&back, notice, Some(changed))).into_response()
+    Ok(Redirect::to(&with_notice(&back, notice, Some(changed))).into_response())
+}
+
+fn bad_request(message: impl Into<String>) -> UiError {
+    UiError::BadRequest(message.into())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Access decides everything: an issue of a project the user cannot see,
 //! or of another organization, is 404 like one that does not exist; acting
 //! needs [`Action::TriageIssues`](crate::access::Action::TriageIssues) and
-//! the session's CSRF token.
+//! the session's CSRF token ([`CsrfForm`](super::CsrfForm)).
 
 mod actions;
 mod event;
@@ -15,20 +15,18 @@ mod when;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::Path;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Redirect;
 use axum::routing::{get, post};
-use corral_core::StoreError;
 use corral_core::model::{Assignee, Issue, Member, Organization, Project, Team};
 
-use super::{denied, not_found, store_failure};
+use super::{UiError, UiRoutes, missing};
 use crate::access::Denied;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> UiRoutes {
+    UiRoutes::new()
         .route("/organizations/{org}/issues", get(slash_list))
         .route("/organizations/{org}/issues/", get(list::page))
         .route("/organizations/{org}/issues/bulk", post(list::bulk))
@@ -88,12 +86,8 @@ async fn visible_org(
     state: &AppState,
     signed: &SignedIn,
     slug: &str,
-) -> Result<Organization, Response> {
-    signed
-        .access
-        .organization(&state.store, slug)
-        .await
-        .map_err(denied)
+) -> Result<Organization, UiError> {
+    Ok(signed.access.organization(&state.store, slug).await?)
 }
 
 /// The issue of a URL with its organization and project, if the user may
@@ -103,22 +97,22 @@ async fn visible_issue(
     signed: &SignedIn,
     org_slug: &str,
     id: &str,
-) -> Result<(Organization, Project, Issue), Response> {
+) -> Result<(Organization, Project, Issue), UiError> {
     let org = visible_org(state, signed, org_slug).await?;
-    let id: i64 = id.parse().map_err(|_| not_found("issue"))?;
-    let issue = match state.store.issue_by_id(id).await {
-        Ok(issue) => issue,
-        Err(StoreError::NotFound(_)) => return Err(not_found("issue")),
-        Err(e) => return Err(store_failure(e)),
-    };
+    let id: i64 = id.parse().map_err(|_| UiError::NotFound("issue"))?;
+    let issue = state
+        .store
+        .issue_by_id(id)
+        .await
+        .map_err(missing("issue"))?;
     let project = match signed
         .access
         .project_by_id(&state.store, issue.project_id)
         .await
     {
         Ok(p) if p.org_id == org.id => p,
-        Ok(_) | Err(Denied::NotFound(_)) => return Err(not_found("issue")),
-        Err(d) => return Err(denied(d)),
+        Ok(_) | Err(Denied::NotFound(_)) => return Err(UiError::NotFound("issue")),
+        Err(d) => return Err(d.into()),
     };
     Ok((org, project, issue))
 }
@@ -133,12 +127,11 @@ struct People {
 }
 
 impl People {
-    async fn load(state: &AppState, org_id: i64) -> Result<People, Response> {
+    async fn load(state: &AppState, org_id: i64) -> Result<People, UiError> {
         let (members, teams) = futures::try_join!(
             state.store.list_members(org_id),
             state.store.list_teams(org_id)
-        )
-        .map_err(store_failure)?;
+        )?;
         let users = members
             .iter()
             .map(|m| (m.user.id, display_name(&m.user.name, &m.user.email)))
@@ -201,10 +194,4 @@ fn notice_text(key: &str, n: Option<u64>) -> Option<String> {
         ("none_selected", _) => "No issues were selected.".into(),
         _ => return None,
     })
-}
-
-/// A 400 page with a message.
-fn bad_request(message: &str) -> Response {
-    let status = axum::http::StatusCode::BAD_REQUEST;
-    (status, super::error_page(status, message)).into_response()
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::super::charts::{self, Chart};
-use super::super::{Chrome, not_found, render, store_failure};
+use super::super::{Chrome, UiError, render};
 use super::event::EventView;
 use super::when::When;
 use super::{People, encode, notice_text, visible_issue};
@@ -175,7 +175,7 @@ pub(super) async fn latest(
     signed: SignedIn,
     Path((org, id)): Path<(String, String)>,
     Query(params): Query<PageParams>,
-) -> Response {
+) -> Result<Response, UiError> {
     show(&state, &signed, &org, &id, None, params).await
 }
 
@@ -185,23 +185,17 @@ pub(super) async fn event(
     signed: SignedIn,
     Path((org, id, event_id)): Path<(String, String, String)>,
     Query(params): Query<PageParams>,
-) -> Response {
-    let Some(event_id) = corral_protocol::parse_event_id(&event_id) else {
-        return not_found("event");
-    };
+) -> Result<Response, UiError> {
+    let event_id = corral_protocol::parse_event_id(&event_id).ok_or(UiError::NotFound("event"))?;
     show(&state, &signed, &org, &id, Some(event_id), params).await
 }
 
 /// An event of the issue; transactions and other issues' events are not.
-async fn event_of(
-    state: &AppState,
-    issue: &Issue,
-    event_id: Uuid,
-) -> Result<StoredEvent, Response> {
+async fn event_of(state: &AppState, issue: &Issue, event_id: Uuid) -> Result<StoredEvent, UiError> {
     match state.store.event_by_id(issue.project_id, event_id).await {
         Ok(e) if e.issue_id == Some(issue.id) => Ok(e),
-        Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found("event")),
-        Err(e) => Err(store_failure(e)),
+        Ok(_) | Err(StoreError::NotFound(_)) => Err(UiError::NotFound("event")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -212,16 +206,13 @@ async fn show(
     id: &str,
     event_id: Option<Uuid>,
     params: PageParams,
-) -> Response {
-    let (org, project, issue) = match visible_issue(state, signed, org_slug, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+) -> Result<Response, UiError> {
+    let (org, project, issue) = visible_issue(state, signed, org_slug, id).await?;
     let now = Utc::now();
     let (day_from, day_to) = charts::last_day(now);
     let (month_from, month_to) = charts::last_month(now);
     let store = &state.store;
-    let found = futures::try_join!(
+    let (chrome, event, hourly, daily, tag_values, comments, people) = futures::try_join!(
         Chrome::new(state, signed, Some(&org.slug)),
         async {
             match event_id {
@@ -230,50 +221,37 @@ async fn show(
                     Ok(e) => Ok(Some(e)),
                     // every event may have been purged
                     Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(store_failure(e)),
+                    Err(e) => Err(e.into()),
                 },
             }
         },
         async {
-            store
+            Ok(store
                 .issue_hourly_counts(issue.id, day_from, day_to)
-                .await
-                .map_err(store_failure)
+                .await?)
         },
         async {
-            store
+            Ok(store
                 .issue_daily_counts(issue.id, month_from, month_to)
-                .await
-                .map_err(store_failure)
+                .await?)
         },
-        async {
-            store
-                .issue_tag_keys(issue.id, TOP_VALUES as u32)
-                .await
-                .map_err(store_failure)
-        },
-        async { store.list_comments(issue.id).await.map_err(store_failure) },
+        async { Ok(store.issue_tag_keys(issue.id, TOP_VALUES as u32).await?) },
+        async { Ok(store.list_comments(issue.id).await?) },
         People::load(state, org.id),
-    );
-    let (chrome, event, hourly, daily, tag_values, comments, people) = match found {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    )?;
     let base = format!("/organizations/{}/issues/{}/", encode(&org.slug), issue.id);
     let (older, newer) = match &event {
-        Some(e) => match store
-            .adjacent_events(
-                issue.id,
-                EventCursor {
-                    received_at: e.received_at,
-                    event_id: e.event_id,
-                },
-            )
-            .await
-        {
-            Ok(adjacent) => adjacent,
-            Err(e) => return store_failure(e),
-        },
+        Some(e) => {
+            store
+                .adjacent_events(
+                    issue.id,
+                    EventCursor {
+                        received_at: e.received_at,
+                        event_id: e.event_id,
+                    },
+                )
+                .await?
+        }
         None => (None, None),
     };
     let event_href = |id: Uuid| format!("{base}events/{}/", id.simple());
@@ -344,27 +322,19 @@ pub(super) async fn raw_json(
     State(state): State<AppState>,
     signed: SignedIn,
     Path((org, id, event_id)): Path<(String, String, String)>,
-) -> Response {
-    let (_, _, issue) = match visible_issue(&state, &signed, &org, &id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let Some(event_id) = corral_protocol::parse_event_id(&event_id) else {
-        return not_found("event");
-    };
-    let event = match event_of(&state, &issue, event_id).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Result<Response, UiError> {
+    let (_, _, issue) = visible_issue(&state, &signed, &org, &id).await?;
+    let event_id = corral_protocol::parse_event_id(&event_id).ok_or(UiError::NotFound("event"))?;
+    let event = event_of(&state, &issue, event_id).await?;
     let body = serde_json::to_string_pretty(&event.data).unwrap_or_else(|_| "{}".into());
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
         body,
     )
-        .into_response()
+        .into_response())
 }
 
 #[cfg(test)]

@@ -1,29 +1,26 @@
 //! `/settings/account/`: the user's name, password, sessions and API tokens.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum_extra::extract::Form;
-use corral_core::StoreError;
 use corral_core::model::{ALL_SCOPES, TokenId};
 use serde::Deserialize;
 
-use super::{CsrfForm, Notice, NoticeQuery, done, minute, refusal, with_status};
+use super::{Notice, NoticeQuery, done, minute, refusal, with_status};
 use crate::api::{hash_token, new_token_secret};
 use crate::session::SignedIn;
 use crate::state::AppState;
 use crate::ui::auth::{
     ClientIp, check_name, check_new_password, password_failure, set_password_everywhere,
 };
-use crate::ui::{Chrome, render, store_failure};
+use crate::ui::{Chrome, CsrfForm, UiError, UiRoutes, missing, render};
 
 const PAGE: &str = "/settings/account/";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> UiRoutes {
+    UiRoutes::new()
         .route(PAGE, get(page))
         .route("/settings/account/name", post(rename))
         .route("/settings/account/password", post(change_password))
@@ -91,16 +88,10 @@ async fn show(
     signed: &SignedIn,
     notice: Option<Notice>,
     new_token: Option<NewToken>,
-) -> Response {
-    let chrome = match Chrome::new(state, signed, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, UiError> {
+    let chrome = Chrome::new(state, signed, None).await?;
     let user = &signed.access.user;
-    let tokens = match state.store.list_api_tokens(user.id).await {
-        Ok(t) => t,
-        Err(e) => return store_failure(e),
-    };
+    let tokens = state.store.list_api_tokens(user.id).await?;
     let showing_secret = new_token.is_some();
     let mut response = render(&AccountPage {
         chrome,
@@ -123,40 +114,35 @@ async fn show(
             .collect(),
         scope_groups: scope_groups(),
         new_token,
-    });
+    })?;
     if showing_secret {
         // the secret must not linger in caches or the back button
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
+    Ok(response)
 }
 
 async fn page(
     State(state): State<AppState>,
     signed: SignedIn,
     Query(q): Query<NoticeQuery>,
-) -> Response {
+) -> Result<Response, UiError> {
     show(&state, &signed, q.notice(), None).await
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct NameForm {
-    csrf_token: String,
     name: String,
 }
 
 async fn rename(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
-    Form(form): Form<NameForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> Result<Response, UiError> {
     let name = match check_name(&form.name) {
         Ok(n) => n,
         Err(problem) => {
@@ -166,19 +152,16 @@ async fn rename(
     };
     match state.store.update_user(signed.access.user.id, name).await {
         Ok(_) => done(PAGE, "saved"),
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => {
-                with_status(show(&state, &signed, Some(notice), None).await, status)
-            }
-            Err(r) => r,
-        },
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            with_status(show(&state, &signed, Some(notice), None).await, status)
+        }
     }
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PasswordForm {
-    csrf_token: String,
     current: String,
     password: String,
     confirm: String,
@@ -188,12 +171,8 @@ async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     signed: SignedIn,
-    headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, UiError> {
     let again = async |status: StatusCode, problem: &str| {
         with_status(
             show(&state, &signed, Some(Notice::error(problem)), None).await,
@@ -201,63 +180,48 @@ async fn change_password(
         )
     };
     // the stored hash may be newer than the session's copy of the user
-    let user = match state.store.user_by_id(signed.access.user.id).await {
-        Ok(u) => u,
-        Err(e) => return store_failure(e),
-    };
+    let user = state.store.user_by_id(signed.access.user.id).await?;
     // one turn at the capped hashers for both hashes
-    let hasher = match state.passwords.reserve().await {
-        Ok(h) => h,
-        Err(e) => return password_failure(&state, e),
-    };
-    match hasher
+    let hasher = state
+        .passwords
+        .reserve()
+        .await
+        .map_err(|e| password_failure(&state, e))?;
+    let matches = hasher
         .verify(form.current.clone(), user.password_hash.clone())
         .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return again(StatusCode::FORBIDDEN, "The current password is wrong.").await;
-        }
-        Err(e) => return password_failure(&state, e),
+        .map_err(|e| password_failure(&state, e))?;
+    if !matches {
+        return again(StatusCode::FORBIDDEN, "The current password is wrong.").await;
     }
     if let Err(problem) = check_new_password(&form.password, &form.confirm) {
         return again(StatusCode::UNPROCESSABLE_ENTITY, problem).await;
     }
-    let hash = match hasher.hash(form.password).await {
-        Ok(h) => h,
-        Err(e) => return password_failure(&state, e),
-    };
+    let hash = hasher
+        .hash(form.password)
+        .await
+        .map_err(|e| password_failure(&state, e))?;
     drop(hasher);
     let keep = Some(signed.session_hash.as_str());
-    match set_password_everywhere(&state, user.id, &hash, keep, &ip).await {
-        Ok(()) => done(PAGE, "password_changed"),
-        Err(e) => store_failure(e),
-    }
+    set_password_everywhere(&state, user.id, &hash, keep, &ip).await?;
+    done(PAGE, "password_changed")
 }
 
 async fn end_other_sessions(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    match state
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    state
         .store
         .delete_user_sessions(signed.access.user.id, Some(&signed.session_hash))
-        .await
-    {
-        Ok(_) => done(PAGE, "sessions_ended"),
-        Err(e) => store_failure(e),
-    }
+        .await?;
+    done(PAGE, "sessions_ended")
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct TokenForm {
-    csrf_token: String,
     name: String,
     scope: Vec<String>,
 }
@@ -267,12 +231,8 @@ struct TokenForm {
 async fn create_token(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
+    CsrfForm(form): CsrfForm<TokenForm>,
+) -> Result<Response, UiError> {
     let refuse = async |problem: String| {
         with_status(
             show(&state, &signed, Some(Notice::error(problem)), None).await,
@@ -312,35 +272,26 @@ async fn create_token(
             )
             .await
         }
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => {
-                with_status(show(&state, &signed, Some(notice), None).await, status)
-            }
-            Err(r) => r,
-        },
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            with_status(show(&state, &signed, Some(notice), None).await, status)
+        }
     }
 }
 
 async fn delete_token(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path(id): Path<TokenId>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
+    _: CsrfForm,
+) -> Result<Response, UiError> {
     // the store deletes only the user's own tokens
-    match state
+    state
         .store
         .delete_api_token(signed.access.user.id, id)
         .await
-    {
-        Ok(()) => done(PAGE, "token_deleted"),
-        Err(StoreError::NotFound(_)) => crate::ui::not_found("token"),
-        Err(e) => store_failure(e),
-    }
+        .map_err(missing("token"))?;
+    done(PAGE, "token_deleted")
 }
 
 #[cfg(test)]

@@ -5,31 +5,29 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::Form;
 use chrono::Utc;
 use corral_core::StoreError;
 use corral_core::model::{Organization, Role, UserId};
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, Notice, NoticeQuery, OrgNav, day, display_name, done, minute, organization, refusal,
-    require, with_status,
+    Notice, NoticeQuery, OrgNav, day, display_name, done, minute, organization, refusal, require,
+    with_status,
 };
 use crate::access::{Action, Denied};
 use crate::mail;
 use crate::session::{SignedIn, random_token, sha256_hex};
 use crate::state::AppState;
-use crate::ui::{Chrome, denied, not_found, render, store_failure};
+use crate::ui::{Chrome, CsrfForm, UiError, UiRoutes, render};
 
 const ROLES: [Role; 3] = [Role::Member, Role::Admin, Role::Owner];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> UiRoutes {
+    UiRoutes::new()
         .route("/settings/{org}/members/", get(page))
         .route("/settings/{org}/members/invite", post(invite))
         .route("/settings/{org}/members/{user_id}/role", post(change_role))
@@ -89,11 +87,8 @@ async fn show(
     org: &Organization,
     notice: Option<Notice>,
     new_invitation: Option<NewInvitation>,
-) -> Response {
-    let chrome = match Chrome::new(state, signed, Some(&org.slug)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, UiError> {
+    let chrome = Chrome::new(state, signed, Some(&org.slug)).await?;
     let nav = OrgNav::new(signed, org, "members");
     let loaded = async {
         let members = state.store.list_members(org.id).await?;
@@ -105,10 +100,7 @@ async fn show(
         };
         Ok::<_, StoreError>((members, teams, invitations))
     };
-    let (members, teams, invitations) = match loaded.await {
-        Ok(x) => x,
-        Err(e) => return store_failure(e),
-    };
+    let (members, teams, invitations) = loaded.await?;
     let team_names: HashMap<_, _> = teams.iter().map(|t| (t.id, t.name.as_str())).collect();
     let names: HashMap<_, _> = members
         .iter()
@@ -160,13 +152,13 @@ async fn show(
         roles: ROLES.to_vec(),
         new_invitation,
         email: String::new(),
-    });
+    })?;
     if showing_link {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
+    Ok(response)
 }
 
 async fn page(
@@ -174,17 +166,14 @@ async fn page(
     signed: SignedIn,
     Path(slug): Path<String>,
     Query(q): Query<NoticeQuery>,
-) -> Response {
-    match organization(&state, &signed, &slug).await {
-        Ok(org) => show(&state, &signed, &org, q.notice(), None).await,
-        Err(r) => r,
-    }
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    show(&state, &signed, &org, q.notice(), None).await
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InviteForm {
-    csrf_token: String,
     email: String,
     role: String,
 }
@@ -205,18 +194,10 @@ async fn invite(
     signed: SignedIn,
     headers: HeaderMap,
     Path(slug): Path<String>,
-    Form(form): Form<InviteForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageProjects, org.id) {
-        return r;
-    }
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageProjects, org.id)?;
     let refuse = async |status: StatusCode, problem: String| {
         with_status(
             show(&state, &signed, &org, Some(Notice::error(problem)), None).await,
@@ -228,7 +209,7 @@ async fn invite(
         Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, e).await,
     };
     if !signed.access.can_grant(org.id, role) {
-        return denied(Denied::Forbidden);
+        return Err(Denied::Forbidden.into());
     }
     let email = form.email.trim().to_string();
     if !plausible_email(&email) {
@@ -238,10 +219,7 @@ async fn invite(
         )
         .await;
     }
-    let members = match state.store.list_members(org.id).await {
-        Ok(m) => m,
-        Err(e) => return store_failure(e),
-    };
+    let members = state.store.list_members(org.id).await?;
     if members
         .iter()
         .any(|m| m.user.email.eq_ignore_ascii_case(&email))
@@ -265,13 +243,11 @@ async fn invite(
         )
         .await
     {
-        return match refusal(e) {
-            Ok((status, notice)) => with_status(
-                show(&state, &signed, &org, Some(notice), None).await,
-                status,
-            ),
-            Err(r) => r,
-        };
+        let (status, notice) = refusal(e)?;
+        return with_status(
+            show(&state, &signed, &org, Some(notice), None).await,
+            status,
+        );
     }
     let link = format!(
         "{}/accept/{token}",
@@ -315,27 +291,17 @@ async fn invite(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RoleForm {
-    csrf_token: String,
     role: String,
 }
 
 async fn change_role(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((slug, user_id)): Path<(String, UserId)>,
-    Form(form): Form<RoleForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageOrganization, org.id) {
-        return r;
-    }
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageOrganization, org.id)?;
     let role: Role = match form.role.parse() {
         Ok(r) => r,
         Err(e) => {
@@ -343,87 +309,68 @@ async fn change_role(
             return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    match state.store.list_members(org.id).await {
-        Ok(members) if members.iter().any(|m| m.user.id == user_id) => {}
-        Ok(_) => return not_found("member"),
-        Err(e) => return store_failure(e),
+    let members = state.store.list_members(org.id).await?;
+    if !members.iter().any(|m| m.user.id == user_id) {
+        return Err(UiError::NotFound("member"));
     }
     match state.store.set_membership(org.id, user_id, role).await {
         Ok(()) => done(&members_path(&org), "role_changed"),
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => with_status(
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            with_status(
                 show(&state, &signed, &org, Some(notice), None).await,
                 status,
-            ),
-            Err(r) => r,
-        },
+            )
+        }
     }
 }
 
 async fn remove(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((slug, user_id)): Path<(String, UserId)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageOrganization, org.id) {
-        return r;
-    }
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageOrganization, org.id)?;
     match state.store.remove_membership(org.id, user_id).await {
         // an owner who left has nothing more to see here
         Ok(()) if user_id == signed.access.user.id && !signed.access.user.is_superuser => {
-            Redirect::to("/").into_response()
+            Ok(Redirect::to("/").into_response())
         }
         Ok(()) => done(&members_path(&org), "member_removed"),
-        Err(StoreError::NotFound(_)) => not_found("member"),
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => with_status(
+        Err(StoreError::NotFound(_)) => Err(UiError::NotFound("member")),
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            with_status(
                 show(&state, &signed, &org, Some(notice), None).await,
                 status,
-            ),
-            Err(r) => r,
-        },
+            )
+        }
     }
 }
 
 async fn revoke(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageProjects, org.id) {
-        return r;
-    }
-    let invitation = match state.store.list_invitations(org.id).await {
-        Ok(list) => match list.into_iter().find(|i| i.id == id) {
-            Some(i) => i,
-            None => return not_found("invitation"),
-        },
-        Err(e) => return store_failure(e),
-    };
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageProjects, org.id)?;
+    let invitation = state
+        .store
+        .list_invitations(org.id)
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or(UiError::NotFound("invitation"))?;
     if !signed.access.can_grant(org.id, invitation.role) {
-        return denied(Denied::Forbidden);
+        return Err(Denied::Forbidden.into());
     }
     match state.store.delete_invitation(invitation.id).await {
         Ok(()) | Err(StoreError::NotFound(_)) => done(&members_path(&org), "invitation_revoked"),
-        Err(e) => store_failure(e),
+        Err(e) => Err(e.into()),
     }
 }
 

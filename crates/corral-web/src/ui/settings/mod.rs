@@ -3,9 +3,10 @@
 //!
 //! Every member of an organization may read its settings; changing them
 //! needs the role [`Access`](crate::access::Access) asks for (403), and
-//! users of other organizations get 404. Each POST handler checks the CSRF
-//! token first, then redirects (303) with a notice code, or shows the page
-//! again with the problem when the input was refused.
+//! users of other organizations get 404. Each POST handler reads its form
+//! through [`CsrfForm`](super::CsrfForm), which checks the CSRF token first,
+//! then redirects (303) with a notice code, or shows the page again with the
+//! problem when the input was refused.
 
 mod account;
 mod members;
@@ -13,20 +14,19 @@ mod organization;
 mod projects;
 mod teams;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use corral_core::StoreError;
 use corral_core::model::{OrgId, Organization};
 use serde::Deserialize;
 
-use super::{denied, store_failure};
+use super::{UiError, UiRoutes};
 use crate::access::Action;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> UiRoutes {
+    UiRoutes::new()
         .merge(account::routes())
         .merge(organization::routes())
         .merge(members::routes())
@@ -102,13 +102,6 @@ impl NoticeQuery {
     }
 }
 
-/// A form that carries only the CSRF token (buttons that do one thing).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct CsrfForm {
-    pub csrf_token: String,
-}
-
 /// The tabs of an organization's settings.
 #[derive(Clone, Debug)]
 pub struct OrgNav {
@@ -144,27 +137,23 @@ pub async fn organization(
     state: &AppState,
     signed: &SignedIn,
     slug: &str,
-) -> Result<Organization, Response> {
-    signed
-        .access
-        .organization(&state.store, slug)
-        .await
-        .map_err(denied)
+) -> Result<Organization, UiError> {
+    Ok(signed.access.organization(&state.store, slug).await?)
 }
 
 /// 403 unless the user's role allows `action`.
-pub fn require(signed: &SignedIn, action: Action, org_id: OrgId) -> Result<(), Response> {
-    signed.access.require(action, org_id).map_err(denied)
+pub fn require(signed: &SignedIn, action: Action, org_id: OrgId) -> Result<(), UiError> {
+    Ok(signed.access.require(action, org_id)?)
 }
 
 /// 303 to `path` with a notice code.
-pub fn done(path: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{path}?notice={notice}")).into_response()
+pub fn done(path: &str, notice: &str) -> Result<Response, UiError> {
+    Ok(Redirect::to(&format!("{path}?notice={notice}")).into_response())
 }
 
 /// A refused input as a notice (with its status); other store failures as
 /// their error pages.
-pub fn refusal(e: StoreError) -> Result<(StatusCode, Notice), Response> {
+pub fn refusal(e: StoreError) -> Result<(StatusCode, Notice), UiError> {
     match e {
         StoreError::Invalid { reason, .. } => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -174,7 +163,7 @@ pub fn refusal(e: StoreError) -> Result<(StatusCode, Notice), Response> {
             StatusCode::CONFLICT,
             Notice::error(capital(&format!("{what} already exists"))),
         )),
-        e => Err(store_failure(e)),
+        e => Err(e.into()),
     }
 }
 
@@ -240,11 +229,15 @@ pub fn minute(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Sets a page's status (pages shown again after a refused input).
-pub fn with_status(mut response: Response, status: StatusCode) -> Response {
+pub fn with_status(
+    page: Result<Response, UiError>,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let mut response = page?;
     if response.status() == StatusCode::OK {
         *response.status_mut() = status;
     }
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -1,12 +1,9 @@
 //! `/settings/{org}/`: the organization's name and its owners.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
-use axum_extra::extract::Form;
 use corral_core::model::{Organization, Role};
 use serde::Deserialize;
 
@@ -16,10 +13,10 @@ use super::{
 use crate::access::Action;
 use crate::session::SignedIn;
 use crate::state::AppState;
-use crate::ui::{Chrome, render, store_failure};
+use crate::ui::{Chrome, CsrfForm, UiError, UiRoutes, render};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/settings/{org}/", get(page).post(rename))
+pub fn routes() -> UiRoutes {
+    UiRoutes::new().route("/settings/{org}/", get(page).post(rename))
 }
 
 #[derive(Template)]
@@ -40,15 +37,9 @@ async fn show(
     signed: &SignedIn,
     org: &Organization,
     notice: Option<Notice>,
-) -> Response {
-    let chrome = match Chrome::new(state, signed, Some(&org.slug)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let members = match state.store.list_members(org.id).await {
-        Ok(m) => m,
-        Err(e) => return store_failure(e),
-    };
+) -> Result<Response, UiError> {
+    let chrome = Chrome::new(state, signed, Some(&org.slug)).await?;
+    let members = state.store.list_members(org.id).await?;
     render(&OrganizationPage {
         chrome,
         nav: OrgNav::new(signed, org, "organization"),
@@ -69,44 +60,30 @@ async fn page(
     signed: SignedIn,
     Path(slug): Path<String>,
     Query(q): Query<NoticeQuery>,
-) -> Response {
-    match organization(&state, &signed, &slug).await {
-        Ok(org) => show(&state, &signed, &org, q.notice()).await,
-        Err(r) => r,
-    }
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    show(&state, &signed, &org, q.notice()).await
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RenameForm {
-    csrf_token: String,
     name: String,
 }
 
 async fn rename(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    Form(form): Form<RenameForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageOrganization, org.id) {
-        return r;
-    }
+    CsrfForm(form): CsrfForm<RenameForm>,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageOrganization, org.id)?;
     match state.store.rename_organization(org.id, &form.name).await {
         Ok(_) => done(&format!("/settings/{}/", org.slug), "renamed"),
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => {
-                with_status(show(&state, &signed, &org, Some(notice)).await, status)
-            }
-            Err(r) => r,
-        },
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            with_status(show(&state, &signed, &org, Some(notice)).await, status)
+        }
     }
 }

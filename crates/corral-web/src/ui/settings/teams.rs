@@ -4,28 +4,26 @@
 use std::collections::{HashMap, HashSet};
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum_extra::extract::Form;
 use corral_core::StoreError;
 use corral_core::model::{Organization, Team, UserId};
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, Notice, NoticeQuery, OrgNav, chosen_slug, display_name, done, organization, refusal,
-    require, with_status,
+    Notice, NoticeQuery, OrgNav, chosen_slug, display_name, done, organization, refusal, require,
+    with_status,
 };
 use crate::access::Action;
 use crate::session::SignedIn;
 use crate::state::AppState;
 use crate::ui::auth::check_name;
-use crate::ui::{Chrome, not_found, render, store_failure};
+use crate::ui::{Chrome, CsrfForm, UiError, UiRoutes, missing, render};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> UiRoutes {
+    UiRoutes::new()
         .route("/settings/{org}/teams/", get(list).post(create))
         .route("/settings/{org}/teams/{team}/", get(page))
         .route("/settings/{org}/teams/{team}/delete", post(delete))
@@ -72,22 +70,11 @@ async fn show_list(
     signed: &SignedIn,
     org: &Organization,
     notice: Option<Notice>,
-) -> Response {
-    let chrome = match Chrome::new(state, signed, Some(&org.slug)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let loaded = async {
-        Ok::<_, StoreError>((
-            state.store.list_teams(org.id).await?,
-            state.store.list_members(org.id).await?,
-            state.store.project_team_map(org.id).await?,
-        ))
-    };
-    let (teams, members, links) = match loaded.await {
-        Ok(x) => x,
-        Err(e) => return store_failure(e),
-    };
+) -> Result<Response, UiError> {
+    let chrome = Chrome::new(state, signed, Some(&org.slug)).await?;
+    let teams = state.store.list_teams(org.id).await?;
+    let members = state.store.list_members(org.id).await?;
+    let links = state.store.project_team_map(org.id).await?;
     let mut member_counts: HashMap<_, usize> = HashMap::new();
     for m in &members {
         for t in &m.teams {
@@ -119,17 +106,14 @@ async fn list(
     signed: SignedIn,
     Path(slug): Path<String>,
     Query(q): Query<NoticeQuery>,
-) -> Response {
-    match organization(&state, &signed, &slug).await {
-        Ok(org) => show_list(&state, &signed, &org, q.notice()).await,
-        Err(r) => r,
-    }
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    show_list(&state, &signed, &org, q.notice()).await
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct CreateForm {
-    csrf_token: String,
     name: String,
     slug: String,
 }
@@ -137,20 +121,11 @@ struct CreateForm {
 async fn create(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    Form(form): Form<CreateForm>,
-) -> Response {
-    if let Err(refused) = signed.verify_csrf(&state, &headers, &form.csrf_token) {
-        return refused;
-    }
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&signed, Action::ManageProjects, org.id) {
-        return r;
-    }
+    CsrfForm(form): CsrfForm<CreateForm>,
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    require(&signed, Action::ManageProjects, org.id)?;
     let refuse = async |status: StatusCode, notice: Notice| {
         with_status(show_list(&state, &signed, &org, Some(notice)).await, status)
     };
@@ -176,10 +151,10 @@ async fn create(
             )
             .await
         }
-        Err(e) => match refusal(e) {
-            Ok((status, notice)) => refuse(status, notice).await,
-            Err(r) => r,
-        },
+        Err(e) => {
+            let (status, notice) = refusal(e)?;
+            refuse(status, notice).await
+        }
     }
 }
 
@@ -213,12 +188,12 @@ struct TeamPage {
     hidden_projects: usize,
 }
 
-async fn team_of(state: &AppState, org: &Organization, slug: &str) -> Result<Team, Response> {
-    match state.store.team_by_slug(org.id, slug).await {
-        Ok(t) => Ok(t),
-        Err(StoreError::NotFound(_)) => Err(not_found("team")),
-        Err(e) => Err(store_failure(e)),
-    }
+async fn team_of(state: &AppState, org: &Organization, slug: &str) -> Result<Team, UiError> {
+    state
+        .store
+        .team_by_slug(org.id, slug)
+        .await
+        .map_err(missing("team"))
 }
 
 async fn show_team(
@@ -227,23 +202,12 @@ async fn show_team(
     org: &Organization,
     team: &Team,
     notice: Option<Notice>,
-) -> Response {
-    let chrome = match Chrome::new(state, signed, Some(&org.slug)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let loaded = async {
-        Ok::<_, StoreError>((
-            state.store.team_members(team.id).await?,
-            state.store.list_members(org.id).await?,
-            state.store.list_projects(Some(org.id)).await?,
-            state.store.project_team_map(org.id).await?,
-        ))
-    };
-    let (team_members, org_members, projects, links) = match loaded.await {
-        Ok(x) => x,
-        Err(e) => return store_failure(e),
-    };
+) -> Result<Response, UiError> {
+    let chrome = Chrome::new(state, signed, Some(&org.slug)).await?;
+    let team_members = state.store.team_members(team.id).await?;
+    let org_members = state.store.list_members(org.id).await?;
+    let projects = state.store.list_projects(Some(org.id)).await?;
+    let links = state.store.project_team_map(org.id).await?;
     let in_team: HashSet<UserId> = team_members.iter().map(|u| u.id).collect();
     let of_team: HashSet<_> = links
         .iter()
@@ -298,28 +262,20 @@ async fn page(
     signed: SignedIn,
     Path((slug, team)): Path<(String, String)>,
     Query(q): Query<NoticeQuery>,
-) -> Response {
-    let org = match organization(&state, &signed, &slug).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    match team_of(&state, &org, &team).await {
-        Ok(team) => show_team(&state, &signed, &org, &team, q.notice()).await,
-        Err(r) => r,
-    }
+) -> Result<Response, UiError> {
+    let org = organization(&state, &signed, &slug).await?;
+    let team = team_of(&state, &org, &team).await?;
+    show_team(&state, &signed, &org, &team, q.notice()).await
 }
 
-/// The organization and team of a change, once the CSRF token and the
-/// user's role (admin) are checked.
+/// The organization and team of a change, once the user's role (admin) is
+/// checked.
 async fn for_change(
     state: &AppState,
     signed: &SignedIn,
-    headers: &HeaderMap,
-    csrf_token: &str,
     org: &str,
     team: &str,
-) -> Result<(Organization, Team), Response> {
-    signed.verify_csrf(state, headers, csrf_token)?;
+) -> Result<(Organization, Team), UiError> {
     let org = organization(state, signed, org).await?;
     require(signed, Action::ManageProjects, org.id)?;
     let team = team_of(state, &org, team).await?;
@@ -329,44 +285,30 @@ async fn for_change(
 async fn delete(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, team)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (org, team) =
-        match for_change(&state, &signed, &headers, &form.csrf_token, &org, &team).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    let (org, team) = for_change(&state, &signed, &org, &team).await?;
     match state.store.delete_team(team.id).await {
         Ok(()) | Err(StoreError::NotFound(_)) => done(&list_path(&org), "team_deleted"),
-        Err(e) => store_failure(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct MemberForm {
-    csrf_token: String,
     user_id: String,
 }
 
 async fn add_member(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, team)): Path<(String, String)>,
-    Form(form): Form<MemberForm>,
-) -> Response {
-    let (org, team) =
-        match for_change(&state, &signed, &headers, &form.csrf_token, &org, &team).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    let members = match state.store.list_members(org.id).await {
-        Ok(m) => m,
-        Err(e) => return store_failure(e),
-    };
+    CsrfForm(form): CsrfForm<MemberForm>,
+) -> Result<Response, UiError> {
+    let (org, team) = for_change(&state, &signed, &org, &team).await?;
+    let members = state.store.list_members(org.id).await?;
     // only members of the organization join its teams
     let Some(user_id) = form
         .user_id
@@ -379,50 +321,38 @@ async fn add_member(
         let page = show_team(&state, &signed, &org, &team, Some(notice)).await;
         return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    match state.store.add_team_member(team.id, user_id).await {
-        Ok(()) => done(&team_path(&org, &team), "member_added"),
-        Err(e) => store_failure(e),
-    }
+    state.store.add_team_member(team.id, user_id).await?;
+    done(&team_path(&org, &team), "member_added")
 }
 
 async fn remove_member(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, team, user_id)): Path<(String, String, UserId)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (org, team) =
-        match for_change(&state, &signed, &headers, &form.csrf_token, &org, &team).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    match state.store.remove_team_member(team.id, user_id).await {
-        Ok(()) => done(&team_path(&org, &team), "team_member_removed"),
-        Err(StoreError::NotFound(_)) => not_found("team member"),
-        Err(e) => store_failure(e),
-    }
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    let (org, team) = for_change(&state, &signed, &org, &team).await?;
+    state
+        .store
+        .remove_team_member(team.id, user_id)
+        .await
+        .map_err(missing("team member"))?;
+    done(&team_path(&org, &team), "team_member_removed")
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ProjectForm {
-    csrf_token: String,
     project: String,
 }
 
 async fn add_project(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, team)): Path<(String, String)>,
-    Form(form): Form<ProjectForm>,
-) -> Response {
-    let (org, team) =
-        match for_change(&state, &signed, &headers, &form.csrf_token, &org, &team).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    CsrfForm(form): CsrfForm<ProjectForm>,
+) -> Result<Response, UiError> {
+    let (org, team) = for_change(&state, &signed, &org, &team).await?;
     let project = match state
         .store
         .project_by_slug(&org.slug, form.project.trim())
@@ -434,34 +364,28 @@ async fn add_project(
             let page = show_team(&state, &signed, &org, &team, Some(notice)).await;
             return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
         }
-        Err(e) => return store_failure(e),
+        Err(e) => return Err(e.into()),
     };
-    match state.store.add_project_team(project.id, team.id).await {
-        Ok(()) => done(&team_path(&org, &team), "project_added"),
-        Err(e) => store_failure(e),
-    }
+    state.store.add_project_team(project.id, team.id).await?;
+    done(&team_path(&org, &team), "project_added")
 }
 
 async fn remove_project(
     State(state): State<AppState>,
     signed: SignedIn,
-    headers: HeaderMap,
     Path((org, team, project)): Path<(String, String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (org, team) =
-        match for_change(&state, &signed, &headers, &form.csrf_token, &org, &team).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    let project = match state.store.project_by_slug(&org.slug, &project).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound(_)) => return not_found("project"),
-        Err(e) => return store_failure(e),
-    };
-    match state.store.remove_project_team(project.id, team.id).await {
-        Ok(()) => done(&team_path(&org, &team), "project_removed"),
-        Err(StoreError::NotFound(_)) => not_found("project of the team"),
-        Err(e) => store_failure(e),
-    }
+    _: CsrfForm,
+) -> Result<Response, UiError> {
+    let (org, team) = for_change(&state, &signed, &org, &team).await?;
+    let project = state
+        .store
+        .project_by_slug(&org.slug, &project)
+        .await
+        .map_err(missing("project"))?;
+    state
+        .store
+        .remove_project_team(project.id, team.id)
+        .await
+        .map_err(missing("project of the team"))?;
+    done(&team_path(&org, &team), "project_removed")
 }
