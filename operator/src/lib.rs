@@ -21,7 +21,6 @@ mod leader;
 mod reconcile;
 mod server;
 pub mod status;
-mod telemetry;
 
 pub use app::{DEFAULT_BIND, Settings, SettingsError, run};
 pub use controller::run_controller;
@@ -37,4 +36,4 @@ pub use reconcile::{
     backoff, error_policy, reconcile,
 };
 pub use server::{Health, router};
-pub use telemetry::{init_tracing, metrics_handle};
+pub use corral_runtime::telemetry::metrics_handle;
