@@ -127,7 +127,11 @@ async fn lead(
         client.clone(),
         LeaseSettings::new(lease_namespace, settings.pod_name.clone()),
     );
-    if shutdown.run_until_cancelled(elector.acquire()).await.is_none() {
+    if shutdown
+        .run_until_cancelled(elector.acquire())
+        .await
+        .is_none()
+    {
         return Ok(());
     }
     health.set_leader(true);

@@ -270,11 +270,7 @@ async fn sqlite_push(
                 .push_bind(run_at)
                 .push("NULL, NULL, NULL, NULL, 0, '{}', NULL");
         });
-        insert
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await?;
+        insert.build().persistent(false).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -410,12 +406,8 @@ impl JobQueue {
             .connect_with(options)
             .await
             .map_err(setup)?;
-        SqliteStorage::setup(&setup_pool)
-            .await
-            .map_err(setup)?;
-        planner_statistics(&setup_pool)
-            .await
-            .map_err(setup)?;
+        SqliteStorage::setup(&setup_pool).await.map_err(setup)?;
+        planner_statistics(&setup_pool).await.map_err(setup)?;
         setup_pool.close().await;
         // the shared pool's connection reads the statistics now, not at its
         // next schema change
@@ -551,9 +543,7 @@ impl JobQueue {
                     pipe.cmd("SCARD")
                         .arg(format!("{}:{w}", config.inflight_jobs_set()));
                 }
-                let counts: Vec<u64> = pipe
-                    .query_async(&mut conn)
-                    .await?;
+                let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
                 Ok(QueueDepth {
                     pending: counts.first().copied().unwrap_or(0)
                         + counts.get(1).copied().unwrap_or(0),
@@ -597,9 +587,7 @@ impl JobQueue {
         match self {
             JobQueue::Redis { conn, .. } => {
                 let mut conn = conn.clone();
-                let _: String = redis::cmd("PING")
-                    .query_async(&mut conn)
-                    .await?;
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
                 Ok(())
             }
             JobQueue::Sqlite { pool, .. } => sqlx::query("SELECT 1")

@@ -268,13 +268,7 @@ impl DigestWorker {
             concurrency = self.settings.concurrency,
             "digest worker started"
         );
-        let result = run(
-            self.queue,
-            ctx,
-            self.settings,
-            shutdown.cancelled_owned(),
-        )
-        .await;
+        let result = run(self.queue, ctx, self.settings, shutdown.cancelled_owned()).await;
         // the batcher ends once the last job context is gone, after writing
         // what it holds
         let _ = batch_task.await;

@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-type Check = Box<dyn Fn() -> CheckFuture + Send + Sync>;
+type Check = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 
 /// How long one dependency may take to answer `/readyz`.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -46,10 +46,8 @@ impl Readiness {
         F: Fn(T) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        let check: Check = Box::new(move || Box::pin(check(target.clone())));
-        Arc::get_mut(&mut self.checks)
-            .expect("checks are added before the readiness is shared")
-            .push((name, check));
+        let check: Check = Arc::new(move || Box::pin(check(target.clone())));
+        Arc::make_mut(&mut self.checks).push((name, check));
         self
     }
 
@@ -168,4 +166,76 @@ pub fn starting_routes(status: Starting, metrics: Option<PrometheusHandle>) -> R
                 response
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get(app: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn readyz_names_the_first_dependency_that_is_not_usable() {
+        let ready = Readiness::new().require("database", (), |()| async { Ok(()) });
+        let (status, body) = get(routes(ready.clone(), None), "/readyz").await;
+        assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ready")));
+
+        let down = ready
+            .clone()
+            .require("queue", "refused", |why| async move {
+                Err(format!("queue: {why}"))
+            })
+            .require("never asked", (), |()| async { Err("second".to_string()) });
+        let (status, body) = get(routes(down, None), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["detail"], "queue: refused");
+
+        let (status, body) = get(routes(ready, None), "/healthz").await;
+        assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ok")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_does_not_answer_times_out() {
+        let stuck = Readiness::new().require("database", (), |()| async {
+            std::future::pending::<Result<(), String>>().await
+        });
+        assert_eq!(stuck.check().await.unwrap_err(), "database: timed out");
+    }
+
+    #[tokio::test]
+    async fn a_starting_process_says_why_it_is_not_ready() {
+        let status = Starting::new("connecting to the database");
+        let app = starting_routes(status.clone(), None);
+        let (code, body) = get(app.clone(), "/readyz").await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["detail"], "connecting to the database");
+        status.set("Redis is not reachable");
+        let response = app
+            .oneshot(
+                Request::post("/api/1/envelope/")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains("Redis is not reachable"),
+            "{body:?}"
+        );
+    }
 }

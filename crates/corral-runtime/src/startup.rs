@@ -125,3 +125,42 @@ impl Probes {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn connecting_retries_until_it_succeeds_or_shutdown() {
+        let status = Starting::new("starting");
+        let shutdown = CancellationToken::new();
+        let mut attempts = 0;
+        let connected = connect_with_retry("the database", &status, &shutdown, || {
+            attempts += 1;
+            let attempt = attempts;
+            async move {
+                if attempt < 3 {
+                    Err("connection refused")
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await;
+        assert_eq!(connected, Some(3));
+
+        let failing = connect_with_retry("Redis", &status, &shutdown, || async {
+            Err::<(), _>("connection refused")
+        });
+        let cancel = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            assert_eq!(
+                status.reason(),
+                "Redis is not reachable: connection refused"
+            );
+            shutdown.cancel();
+        };
+        let (gave_up, ()) = tokio::join!(failing, cancel);
+        assert_eq!(gave_up, None);
+    }
+}

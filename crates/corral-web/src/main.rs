@@ -20,6 +20,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = Config::load(args.config.as_deref())?;
-    corral_runtime::telemetry::init_tracing(&config.log_level, config.log_format == LogFormat::Json);
+    corral_runtime::telemetry::init_tracing(
+        &config.log_level,
+        config.log_format == LogFormat::Json,
+    );
     corral_web::run(config).await
 }

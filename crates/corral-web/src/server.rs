@@ -162,3 +162,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("corral-web stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Probe servers use `ConnectionLimits::default()`; it is meant to be
+    /// the `http.*` defaults.
+    #[test]
+    fn the_default_limits_are_those_of_the_configuration() {
+        assert_eq!(
+            connection_limits(&HttpConfig::default()),
+            ConnectionLimits::default()
+        );
+    }
+}

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use corral_core::{SharedStore, StoreError, StoreReadiness};
 use corral_core::config::Config;
 use corral_core::model::KeyAuth;
 use corral_core::quota::Quotas;
+use corral_core::{SharedStore, StoreError, StoreReadiness};
 use corral_jobs::{Enqueuer, JobQueue};
 use corral_runtime::Readiness;
 use metrics_exporter_prometheus::PrometheusHandle;

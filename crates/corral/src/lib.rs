@@ -46,5 +46,8 @@ pub async fn main() -> anyhow::Result<()> {
 }
 
 fn init_tracing(config: &Config) {
-    corral_runtime::telemetry::init_tracing(&config.log_level, config.log_format == LogFormat::Json);
+    corral_runtime::telemetry::init_tracing(
+        &config.log_level,
+        config.log_format == LogFormat::Json,
+    );
 }

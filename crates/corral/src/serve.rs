@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use corral_core::config::Config;
+use corral_core::credentials::{generate_password, hash_password, hash_token, new_token_secret};
 use corral_core::model::{ALL_SCOPES, RateLimit, Role};
 use corral_core::quota::MemoryQuotas;
-use corral_core::credentials::{generate_password, hash_password, hash_token, new_token_secret};
 use corral_core::{NewProject, NewUser, SharedStore, StoreError};
 use corral_jobs::DigestWorker;
 use corral_web::AppState;
@@ -105,12 +105,7 @@ pub async fn bootstrap(store: &SharedStore, base_url: &str) -> anyhow::Result<Bo
     let secret = new_token_secret();
     let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
     store
-        .create_api_token(
-            user.id,
-            "bootstrap",
-            &scopes,
-            &hash_token(&secret),
-        )
+        .create_api_token(user.id, "bootstrap", &scopes, &hash_token(&secret))
         .await?;
     Ok(Bootstrap {
         first_start: true,
