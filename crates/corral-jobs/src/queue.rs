@@ -501,7 +501,7 @@ impl JobQueue {
         }
         let limit = Duration::from_secs(10);
         let timed_out = |_| QueueError::TimedOut("enqueueing");
-        let result = match self {
+        match self {
             JobQueue::Redis { conn, config, .. } => {
                 let mut conn = conn.clone();
                 tokio::time::timeout(limit, redis_push(&mut conn, config, &jobs))
@@ -513,8 +513,7 @@ impl JobQueue {
                     .await
                     .map_err(timed_out)?
             }
-        };
-        result
+        }
     }
 
     /// How many jobs wait and run.
