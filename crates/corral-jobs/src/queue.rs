@@ -687,3 +687,23 @@ impl JobQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_and_timeouts_are_transient_bad_input_is_not() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(QueueError::Redis(redis::RedisError::from(refused)).is_transient());
+        assert!(QueueError::Sqlite(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(QueueError::TimedOut("enqueueing").is_transient());
+        assert!(QueueError::Shared(Arc::new(QueueError::Stopped)).is_transient());
+
+        let not_json = serde_json::from_str::<u8>("x").unwrap_err();
+        assert!(!QueueError::Encode(not_json).is_transient());
+        assert!(!QueueError::Sqlite(sqlx::Error::RowNotFound).is_transient());
+        let url = redis::Client::open("not a url").unwrap_err();
+        assert!(!QueueError::RedisUrl(url).is_transient());
+    }
+}
