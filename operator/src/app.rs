@@ -4,16 +4,16 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
+use corral_runtime::CancellationToken;
+use corral_runtime::telemetry::metrics_handle;
 use kube::Client;
 use kube::runtime::events::Reporter;
-use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::children::MANAGER;
 use crate::controller::run_controller;
 use crate::leader::{LeaderElector, LeaseSettings};
 use crate::server::{Health, router};
-use crate::telemetry::metrics_handle;
 
 /// Where the operator serves `/healthz`, `/readyz` and `/metrics`.
 pub const DEFAULT_BIND: &str = "0.0.0.0:8080";
@@ -80,12 +80,7 @@ impl Settings {
 /// Lease runs the controller; one that loses the Lease exits with an error
 /// so its restart campaigns afresh.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        info!("shutting down");
-        let _ = stop_tx.send(true);
-    });
+    let shutdown = corral_runtime::shutdown_token();
 
     let health = Health::default();
     let listener = tokio::net::TcpListener::bind(settings.bind)
@@ -93,11 +88,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.bind))?;
     info!(address = %settings.bind, "serving /healthz, /readyz and /metrics");
     let app = router(health.clone(), metrics_handle());
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    let server = tokio::spawn(corral_runtime::serve(
+        listener,
+        app,
+        shutdown.clone().cancelled_owned(),
+    ));
 
     let client = Client::try_default()
         .await
@@ -106,7 +101,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .pod_namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let result = lead(&settings, client, lease_namespace, &health, stop_rx).await;
+    let result = lead(&settings, client, lease_namespace, &health, &shutdown).await;
     let _ = server.await;
     result
 }
@@ -116,24 +111,28 @@ async fn lead(
     client: Client,
     lease_namespace: String,
     health: &Health,
-    stop_rx: watch::Receiver<bool>,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    tokio::select! {
-        version = client.apiserver_version() => {
-            let version = version.context("the Kubernetes API did not answer")?;
-            info!(kubernetes = %version.git_version, "connected to the Kubernetes API");
-        }
-        () = stopped(stop_rx.clone()) => return Ok(()),
-    }
+    let Some(version) = shutdown
+        .run_until_cancelled(client.apiserver_version())
+        .await
+    else {
+        return Ok(());
+    };
+    let version = version.context("the Kubernetes API did not answer")?;
+    info!(kubernetes = %version.git_version, "connected to the Kubernetes API");
     health.set_ready(true);
 
     let mut elector = LeaderElector::new(
         client.clone(),
         LeaseSettings::new(lease_namespace, settings.pod_name.clone()),
     );
-    tokio::select! {
-        () = elector.acquire() => {}
-        () = stopped(stop_rx.clone()) => return Ok(()),
+    if shutdown
+        .run_until_cancelled(elector.acquire())
+        .await
+        .is_none()
+    {
+        return Ok(());
     }
     health.set_leader(true);
 
@@ -141,20 +140,11 @@ async fn lead(
         controller: MANAGER.to_string(),
         instance: Some(settings.pod_name.clone()),
     };
-    // the controller's shutdown future must be Sync: bridge through a oneshot
-    let (controller_stop, controller_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut stop_watch = stop_rx.clone();
-    tokio::spawn(async move {
-        let _ = stop_watch.wait_for(|stop| *stop).await;
-        let _ = controller_stop.send(());
-    });
     let controller = run_controller(
         client,
         settings.watch_namespace.clone(),
         reporter,
-        async move {
-            let _ = controller_stopped.await;
-        },
+        shutdown.clone().cancelled_owned(),
     );
     let lost = tokio::select! {
         () = controller => false,
@@ -169,26 +159,6 @@ async fn lead(
         anyhow::bail!("lost the leader lease");
     }
     Ok(())
-}
-
-async fn stopped(mut stop_rx: watch::Receiver<bool>) {
-    let _ = stop_rx.wait_for(|stop| *stop).await;
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(error) => {
-            warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the operator");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]

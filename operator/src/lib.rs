@@ -21,10 +21,10 @@ mod leader;
 mod reconcile;
 mod server;
 pub mod status;
-mod telemetry;
 
 pub use app::{DEFAULT_BIND, Settings, SettingsError, run};
 pub use controller::run_controller;
+pub use corral_runtime::telemetry::metrics_handle;
 pub use crd::{
     AttachmentsClaim, AttachmentsSpec, BeatSpec, DisruptionBudget, ImageSpec, IngestSpec,
     IngressSpec, MAX_NAME_LEN, PullPolicy, QuotaSpec, SecretKeyRef, ServiceSpec, ServiceType,
@@ -37,4 +37,3 @@ pub use reconcile::{
     backoff, error_policy, reconcile,
 };
 pub use server::{Health, router};
-pub use telemetry::{init_tracing, metrics_handle};

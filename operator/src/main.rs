@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = corral_operator::Settings::from_env()?;
-    corral_operator::init_tracing(settings.json_logs);
+    corral_runtime::telemetry::init_tracing("info", settings.json_logs);
     corral_operator::run(settings).await
 }

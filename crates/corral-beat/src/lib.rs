@@ -14,9 +14,9 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use chrono::Utc;
 use corral_core::config::Config;
-use corral_core::{PurgeReport, SharedStore, StoreError};
+use corral_core::{PurgeReport, SharedStore, StoreError, StoreReadiness};
+use corral_runtime::{CancellationToken, Probes, Readiness, connect_with_retry, telemetry};
 use corral_store::PgStore;
-use tokio::sync::watch;
 
 /// Days of event partitions kept ready ahead of today.
 pub const PARTITION_DAYS_AHEAD: u32 = 3;
@@ -197,10 +197,10 @@ impl Leader {
 
 /// Waits for leadership, runs the schedules while it lasts, and goes back
 /// to waiting if the lock's connection is lost; returns on shutdown.
-async fn lead(pool: sqlx::PgPool, upkeep: Arc<Upkeep>, mut shutdown: watch::Receiver<bool>) {
+async fn lead(pool: sqlx::PgPool, upkeep: Arc<Upkeep>, shutdown: CancellationToken) {
     loop {
         let leader = loop {
-            if *shutdown.borrow() {
+            if shutdown.is_cancelled() {
                 return;
             }
             match Leader::try_acquire(&pool).await {
@@ -208,33 +208,31 @@ async fn lead(pool: sqlx::PgPool, upkeep: Arc<Upkeep>, mut shutdown: watch::Rece
                 Ok(None) => tracing::debug!("another beat holds the leader lock"),
                 Err(e) => tracing::warn!(error = %e, "leader lock attempt failed"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-                _ = shutdown.changed() => {}
-            }
+            shutdown
+                .run_until_cancelled(tokio::time::sleep(Duration::from_secs(10)))
+                .await;
         };
         tracing::info!("this beat is the leader: running the schedules");
         metrics::gauge!("corral_beat_leader").set(1.0);
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let schedules = tokio::spawn(run_schedules(upkeep.clone(), async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        }));
+        // the schedules stop on shutdown, or when leadership is lost
+        let leading = shutdown.child_token();
+        let schedules = tokio::spawn(run_schedules(
+            upkeep.clone(),
+            leading.clone().cancelled_owned(),
+        ));
         let mut leader = leader;
         let lost = loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {
-                    if !leader.alive().await {
-                        break true;
-                    }
-                }
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        break false;
-                    }
-                }
+            let checked = shutdown
+                .run_until_cancelled(tokio::time::sleep(Duration::from_secs(10)))
+                .await;
+            if checked.is_none() {
+                break false;
+            }
+            if !leader.alive().await {
+                break true;
             }
         };
-        let _ = stop_tx.send(true);
+        leading.cancel();
         let _ = schedules.await;
         metrics::gauge!("corral_beat_leader").set(0.0);
         if lost {
@@ -255,35 +253,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config
         .bind
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8002)));
-    let (shutdown_tx, shutdown_rx) = corral_web::startup::shutdown_flag();
-    let corral_web::startup::Probes {
+    let shutdown = corral_runtime::shutdown_token();
+    let Probes {
         routes: probes,
         status,
         server: health,
-    } = corral_web::startup::Probes::start(bind, "corral-beat", shutdown_rx.clone()).await?;
-    let mut stopped = shutdown_rx.clone();
-    let Some(pg) =
-        corral_web::startup::connect_with_retry("the database", &status, &mut stopped, || {
-            PgStore::connect(&url, 4)
-        })
-        .await
+    } = Probes::start(bind, "corral-beat", &shutdown).await?;
+    let Some(pg) = connect_with_retry("the database", &status, &shutdown, || {
+        PgStore::connect(&url, 4)
+    })
+    .await
     else {
         let _ = health.await;
         return Ok(());
     };
     let pool = pg.pool().clone();
     let store: SharedStore = Arc::new(pg);
-    let readiness = corral_web::health::Readiness::new(store.clone(), None);
-    probes.set(corral_web::health::routes(
+    let readiness = Readiness::new().require(
+        "database",
+        StoreReadiness::new(store.clone()),
+        |db| async move { db.check().await },
+    );
+    probes.set(corral_runtime::routes(
         readiness,
-        Some(corral_web::telemetry::metrics_handle()),
+        Some(telemetry::metrics_handle()),
     ));
 
     tracing::info!("running migrations");
-    let migrated = corral_web::startup::connect_with_retry(
+    let migrated = connect_with_retry(
         "the database (running migrations)",
         &status,
-        &mut stopped,
+        &shutdown,
         || store.migrate(),
     )
     .await;
@@ -298,9 +298,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         retention_days: config.retention_days,
         attachments_dir: Some(config.attachments_dir()),
     });
-    let leading = tokio::spawn(lead(pool, upkeep, shutdown_rx));
-    let _ = stopped.wait_for(|s| *s).await;
-    let _ = shutdown_tx.send(true);
+    let leading = tokio::spawn(lead(pool, upkeep, shutdown.clone()));
+    shutdown.cancelled().await;
     let _ = leading.await;
     let _ = health.await;
     tracing::info!("corral-beat stopped");

@@ -1,8 +1,9 @@
 //! `corral-beat`: migrations, then the schedules (only in the leader).
 
 use clap::Parser;
+use corral_core::config::{Config, LogFormat};
 
-corral_core::use_allocator!();
+corral_runtime::use_allocator!();
 
 #[derive(Parser)]
 #[command(
@@ -18,7 +19,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = corral_core::config::Config::load(args.config.as_deref())?;
-    corral_web::telemetry::init_tracing(&config);
+    let config = Config::load(args.config.as_deref())?;
+    corral_runtime::telemetry::init_tracing(
+        &config.log_level,
+        config.log_format == LogFormat::Json,
+    );
     corral_beat::run(config).await
 }

@@ -2,8 +2,8 @@
 //! the [`Store`] seam they live behind, and the rules that turn an SDK's event
 //! into an issue.
 
-pub mod allocator;
 pub mod config;
+pub mod credentials;
 pub mod model;
 pub mod quota;
 pub mod search;
@@ -12,6 +12,7 @@ mod store;
 mod grouping;
 mod normalize;
 mod prepare;
+mod readiness;
 mod summary;
 
 pub use store::*;
@@ -19,4 +20,5 @@ pub use store::*;
 pub use grouping::{GROUPING_CONFIG, grouping_components, grouping_hashes};
 pub use normalize::{limits, normalize};
 pub use prepare::prepare;
+pub use readiness::StoreReadiness;
 pub use summary::{EventSummary, MAX_CULPRIT_CHARS, MAX_TITLE_CHARS, summarize};

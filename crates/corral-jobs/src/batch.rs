@@ -13,12 +13,16 @@ use corral_core::{DigestInput, DigestOutcome, SharedStore, StoreError};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-type Reply = oneshot::Sender<Result<DigestOutcome, Arc<StoreError>>>;
+type Reply = oneshot::Sender<Result<DigestOutcome, BatchError>>;
 
-#[derive(Debug, thiserror::Error)]
+/// Why an event was not written. Cloned to every job of a failed batch.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum BatchError {
     #[error(transparent)]
     Store(Arc<StoreError>),
+    /// The store wrote the event's batch but said nothing of the event.
+    #[error("digest returned no outcome")]
+    NoOutcome,
     #[error("digest batcher stopped")]
     Stopped,
 }
@@ -27,7 +31,7 @@ impl BatchError {
     pub fn is_transient(&self) -> bool {
         match self {
             BatchError::Store(e) => e.is_transient(),
-            BatchError::Stopped => true,
+            BatchError::NoOutcome | BatchError::Stopped => true,
         }
     }
 }
@@ -72,11 +76,7 @@ impl Batcher {
             .send((input, reply))
             .await
             .map_err(|_| BatchError::Stopped)?;
-        match answer.await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(e)) => Err(BatchError::Store(e)),
-            Err(_) => Err(BatchError::Stopped),
-        }
+        answer.await.unwrap_or(Err(BatchError::Stopped))
     }
 }
 
@@ -139,20 +139,15 @@ async fn write(store: &SharedStore, inputs: &mut Vec<DigestInput>, replies: &mut
             // so only the culprit's job sees the error
             tracing::warn!(error = %err, size = inputs.len(), "digest batch failed, writing events one by one");
             for (input, reply) in inputs.iter().zip(replies.drain(..)) {
-                let answer = store
-                    .digest(std::slice::from_ref(input))
-                    .await
-                    .map_err(Arc::new)
-                    .and_then(|mut o| {
-                        o.pop().ok_or_else(|| {
-                            Arc::new(StoreError::Database("digest returned no outcome".into()))
-                        })
-                    });
+                let answer = match store.digest(std::slice::from_ref(input)).await {
+                    Ok(mut outcomes) => outcomes.pop().ok_or(BatchError::NoOutcome),
+                    Err(e) => Err(BatchError::Store(Arc::new(e))),
+                };
                 let _ = reply.send(answer);
             }
         }
         Err(err) => {
-            let err = Arc::new(err);
+            let err = BatchError::Store(Arc::new(err));
             for reply in replies.drain(..) {
                 let _ = reply.send(Err(err.clone()));
             }

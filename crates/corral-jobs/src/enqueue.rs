@@ -55,14 +55,12 @@ impl Enqueuer {
             self.tx
                 .send((job, reply))
                 .await
-                .map_err(|_| QueueError::Unavailable("the enqueuer stopped".into()))?;
-            answer
-                .await
-                .map_err(|_| QueueError::Unavailable("the enqueuer stopped".into()))?
+                .map_err(|_| QueueError::Stopped)?;
+            answer.await.map_err(|_| QueueError::Stopped)?
         };
         tokio::time::timeout(self.timeout, wait)
             .await
-            .map_err(|_| QueueError::Unavailable("timed out enqueueing".into()))?
+            .map_err(|_| QueueError::TimedOut("enqueueing"))?
     }
 }
 
@@ -95,12 +93,12 @@ async fn pusher(
             }
         }
         metrics::histogram!("corral_enqueue_batch_size").record(jobs.len() as f64);
-        let result = queue.push_bulk(std::mem::take(&mut jobs)).await;
+        let result = queue
+            .push_bulk(std::mem::take(&mut jobs))
+            .await
+            .map_err(Arc::new);
         for reply in replies.drain(..) {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(QueueError::Unavailable(e.to_string())),
-            });
+            let _ = reply.send(result.clone().map_err(QueueError::Shared));
         }
     }
 }

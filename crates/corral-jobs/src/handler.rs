@@ -6,10 +6,10 @@ use std::time::Duration;
 use corral_core::model::{Project, ProjectId};
 use corral_core::{AttachmentRecord, DigestInput, DigestOutcome, SharedStore, StoreError};
 use corral_protocol::Event;
-use futures::FutureExt;
 use futures::future::join_all;
 
 use crate::batch::{BatchError, Batcher};
+use crate::guard::guarded;
 use crate::items::{self, ItemError};
 use crate::job::{IngestJob, JOB_FORMAT, JobItem};
 
@@ -47,53 +47,81 @@ impl JobContext {
         }
     }
 
-    async fn project(&self, id: ProjectId) -> Result<Arc<Project>, JobError> {
+    async fn project(&self, id: ProjectId) -> Result<Arc<Project>, StoreError> {
         if let Some(p) = self.projects.get(&id).await {
             return Ok(p);
         }
-        let project = Arc::new(self.store.project_by_id(id).await.map_err(JobError::from)?);
+        let project = Arc::new(self.store.project_by_id(id).await?);
         self.projects.insert(id, project.clone()).await;
         Ok(project)
     }
 }
 
-/// Why a job failed.
+/// Why a job, or one of its items, failed. The cause is kept:
+/// [`JobError::is_transient`] asks it whether another attempt may succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Retrying later may succeed (the database is down, a deadlock, …).
+    /// The store failed (it knows whether that may pass).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the event's digest batch failed.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// An item that is not an event could not be read.
+    #[error(transparent)]
+    Item(#[from] ItemError),
+    /// An event that is not JSON the digest reads.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(#[source] serde_json::Error),
+    /// A job written in a format this worker does not read.
+    #[error("unknown job format {0} (this worker reads {JOB_FORMAT})")]
+    UnknownFormat(u16),
+    /// The digest panicked: a bug that another attempt will not fix.
+    #[error("the digest panicked: {0}")]
+    Panicked(String),
+    /// The digest ran out of time (a lock, a slow database).
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The digest's task was cancelled (the runtime is stopping).
+    #[error("the digest task was cancelled")]
+    Cancelled,
+    /// Items failed that may succeed on another attempt: their reasons.
     #[error("{0}")]
-    Transient(String),
-    /// Retrying can never succeed: dead-letter at once.
-    #[error("{0}")]
-    Permanent(String),
+    ItemsToRetry(String),
     /// The job's project no longer exists: nothing to do.
     #[error("project {0} no longer exists")]
     ProjectGone(ProjectId),
+    /// The job could not be written as a dead letter (it is tried again).
+    #[error("dead-lettering failed: {0}")]
+    DeadLetter(#[source] StoreError),
+    /// The dead letter's write did not finish in time (tried again).
+    #[error("dead-lettering failed: timed out after {0:?}")]
+    DeadLetterTimedOut(Duration),
+    /// The job could not be written as JSON for its dead letter.
+    #[error("job not serializable: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
-impl From<StoreError> for JobError {
-    fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            JobError::Transient(e.to_string())
-        } else {
-            JobError::Permanent(e.to_string())
+impl JobError {
+    /// Whether another attempt may succeed: what the store or the batcher
+    /// say of their errors, running out of time, and writing the dead
+    /// letter; never what is wrong with the job itself.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Store(e) => e.is_transient(),
+            JobError::Batch(e) => e.is_transient(),
+            JobError::TimedOut(_)
+            | JobError::Cancelled
+            | JobError::ItemsToRetry(_)
+            | JobError::DeadLetter(_)
+            | JobError::DeadLetterTimedOut(_) => true,
+            JobError::Item(_)
+            | JobError::InvalidJson(_)
+            | JobError::UnknownFormat(_)
+            | JobError::Panicked(_)
+            | JobError::ProjectGone(_)
+            | JobError::Encode(_) => false,
         }
-    }
-}
-
-impl From<BatchError> for JobError {
-    fn from(e: BatchError) -> Self {
-        if e.is_transient() {
-            JobError::Transient(e.to_string())
-        } else {
-            JobError::Permanent(e.to_string())
-        }
-    }
-}
-
-impl From<ItemError> for JobError {
-    fn from(e: ItemError) -> Self {
-        JobError::Permanent(e.to_string())
     }
 }
 
@@ -123,15 +151,12 @@ pub struct ItemFailure {
 /// whole (its format, its project).
 pub async fn process(job: &IngestJob, ctx: &JobContext) -> Result<JobReport, JobError> {
     if job.format != JOB_FORMAT {
-        return Err(JobError::Permanent(format!(
-            "unknown job format {} (this worker reads {JOB_FORMAT})",
-            job.format
-        )));
+        return Err(JobError::UnknownFormat(job.format));
     }
     let project = match ctx.project(job.project_id).await {
         Ok(p) => p,
-        Err(JobError::Permanent(_)) => return Err(JobError::ProjectGone(job.project_id)),
-        Err(e) => return Err(e),
+        Err(StoreError::NotFound(_)) => return Err(JobError::ProjectGone(job.project_id)),
+        Err(e) => return Err(e.into()),
     };
     let mut report = JobReport::default();
 
@@ -178,20 +203,14 @@ fn prepare_event(
     payload: &str,
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<DigestInput, JobError> {
-    let mut event = Event::from_json(payload.as_bytes())
-        .map_err(|e| JobError::Permanent(format!("invalid JSON: {e}")))?;
+    let mut event = Event::from_json(payload.as_bytes()).map_err(JobError::InvalidJson)?;
     event.event_id = Some(event_id);
-    // a panic here is a bug met by this event's content: it fails this
-    // event, not the job's others
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        corral_core::prepare(project.id, &project.grouping_config, event, received_at)
-    }))
-    .map_err(|panic| {
-        JobError::Permanent(format!(
-            "the digest panicked: {}",
-            panic_message(panic.as_ref())
-        ))
-    })
+    Ok(corral_core::prepare(
+        project.id,
+        &project.grouping_config,
+        event,
+        received_at,
+    ))
 }
 
 /// Writes an item that is not an event; `Ok(false)` for events (written by
@@ -252,14 +271,6 @@ async fn write_item(item: &JobItem, job: &IngestJob, ctx: &JobContext) -> Result
     Ok(true)
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// What to do with a job that failed on attempt `attempt` (1-based).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -271,46 +282,41 @@ pub enum Disposition {
 pub fn disposition(error: &JobError, attempt: u32, max_attempts: u32) -> Disposition {
     match error {
         JobError::ProjectGone(_) => Disposition::Drop,
-        JobError::Permanent(_) => Disposition::DeadLetter,
-        JobError::Transient(_) if attempt >= max_attempts => Disposition::DeadLetter,
-        JobError::Transient(_) => Disposition::Retry,
+        e if e.is_transient() && attempt < max_attempts => Disposition::Retry,
+        _ => Disposition::DeadLetter,
     }
 }
 
 /// Runs a job to its end state: `Ok` when it is done, dead-lettered or
 /// dropped (the queue may forget it); `Err` when it should be retried.
-/// Digesting may take `timeout` at most; running out of time is a transient
+/// The digest goes through [`guarded`], the one layer around every job: it
+/// may take `timeout` at most, and running out of time is a transient
 /// failure like any other, so a job that times out on every attempt is
-/// dead-lettered too.
+/// dead-lettered too; a panic is permanent.
 ///
 /// Items fail one by one: while one that failed may succeed on another
 /// attempt, the job is retried (what was written is written once, see
 /// [`process`]); then each item that failed is dead-lettered alone, with its
 /// reason, and the job is done: its other items are stored.
 pub async fn run_job(
-    job: &IngestJob,
-    ctx: &JobContext,
+    job: IngestJob,
+    ctx: Arc<JobContext>,
     attempt: u32,
     timeout: Duration,
 ) -> Result<(), JobError> {
+    let job = Arc::new(job);
     let started = std::time::Instant::now();
-    // a panic while digesting is a bug that a retry will not fix: it ends
-    // in the dead letters, with the panic's message, like any permanent error
-    let guarded = std::panic::AssertUnwindSafe(process(job, ctx)).catch_unwind();
-    let result = match tokio::time::timeout(timeout, guarded).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(panic)) => Err(JobError::Permanent(format!(
-            "the digest panicked: {}",
-            panic_message(panic.as_ref())
-        ))),
-        Err(_) => Err(JobError::Transient(format!("timed out after {timeout:?}"))),
-    };
+    let result = guarded(timeout, {
+        let (job, ctx) = (job.clone(), ctx.clone());
+        async move { process(&job, &ctx).await }
+    })
+    .await;
     metrics::histogram!("corral_job_seconds").record(started.elapsed().as_secs_f64());
     let report = match result {
         Ok(report) => report,
-        Err(error) => return settle(job, ctx, attempt, error).await,
+        Err(error) => return settle(&job, &ctx, attempt, timeout, error).await,
     };
-    record(&report, job);
+    record(&report, &job);
     if report.failed.is_empty() {
         metrics::counter!("corral_jobs_total", "result" => "done").increment(1);
         return Ok(());
@@ -320,13 +326,13 @@ pub async fn run_job(
         .iter()
         .any(|f| disposition(&f.error, attempt, ctx.max_attempts) == Disposition::Retry);
     if retry {
-        let reasons: Vec<String> = report.failed.iter().map(|f| reason(job, f)).collect();
-        let error = JobError::Transient(reasons.join("; "));
-        return settle(job, ctx, attempt, error).await;
+        let reasons: Vec<String> = report.failed.iter().map(|f| reason(&job, f)).collect();
+        let error = JobError::ItemsToRetry(reasons.join("; "));
+        return settle(&job, &ctx, attempt, timeout, error).await;
     }
     for failure in &report.failed {
-        let why = reason(job, failure);
-        dead_letter(&job.with_only(failure.index), ctx, attempt, &why).await?;
+        let why = reason(&job, failure);
+        dead_letter(&job.with_only(failure.index), &ctx, attempt, timeout, &why).await?;
         tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %why, "job item dead-lettered");
     }
     metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
@@ -346,6 +352,7 @@ async fn settle(
     job: &IngestJob,
     ctx: &JobContext,
     attempt: u32,
+    timeout: Duration,
     error: JobError,
 ) -> Result<(), JobError> {
     match disposition(&error, attempt, ctx.max_attempts) {
@@ -360,7 +367,7 @@ async fn settle(
             Ok(())
         }
         Disposition::DeadLetter => {
-            dead_letter(job, ctx, attempt, &error.to_string()).await?;
+            dead_letter(job, ctx, attempt, timeout, &error.to_string()).await?;
             tracing::error!(job.id = %job.job_id, project.id = job.project_id, attempt, error = %error, "job dead-lettered");
             metrics::counter!("corral_jobs_total", "result" => "dead_letter").increment(1);
             Ok(())
@@ -368,18 +375,24 @@ async fn settle(
     }
 }
 
+/// Writes `job` to the dead letters. A store that does not answer within
+/// the job's time leaves the job to be tried again, instead of holding a
+/// place of the worker.
 async fn dead_letter(
     job: &IngestJob,
     ctx: &JobContext,
     attempt: u32,
+    timeout: Duration,
     reason: &str,
 ) -> Result<(), JobError> {
-    let payload = serde_json::to_string(job)
-        .map_err(|e| JobError::Permanent(format!("job not serializable: {e}")))?;
-    ctx.store
-        .add_dead_letter(&ctx.queue_name, &payload, reason, attempt as i32)
+    let payload = serde_json::to_string(job).map_err(JobError::Encode)?;
+    let write = ctx
+        .store
+        .add_dead_letter(&ctx.queue_name, &payload, reason, attempt as i32);
+    tokio::time::timeout(timeout, write)
         .await
-        .map_err(|e| JobError::Transient(format!("dead-lettering failed: {e}")))?;
+        .map_err(|_| JobError::DeadLetterTimedOut(timeout))?
+        .map_err(JobError::DeadLetter)?;
     Ok(())
 }
 
@@ -407,11 +420,11 @@ mod tests {
 
     #[test]
     fn failures_are_retried_until_the_last_attempt() {
-        let t = JobError::Transient("db down".into());
+        let t = JobError::TimedOut(Duration::from_secs(1));
         assert_eq!(disposition(&t, 1, 3), Disposition::Retry);
         assert_eq!(disposition(&t, 2, 3), Disposition::Retry);
         assert_eq!(disposition(&t, 3, 3), Disposition::DeadLetter);
-        let p = JobError::Permanent("bad json".into());
+        let p = JobError::UnknownFormat(9);
         assert_eq!(disposition(&p, 1, 3), Disposition::DeadLetter);
         assert_eq!(
             disposition(&JobError::ProjectGone(4), 1, 3),

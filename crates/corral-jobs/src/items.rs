@@ -10,17 +10,29 @@ use uuid::Uuid;
 
 /// An item's payload could not be read; the job cannot succeed by retrying.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid {item} item: {reason}")]
-pub struct ItemError {
-    pub item: &'static str,
-    pub reason: String,
+pub enum ItemError {
+    /// The payload is not the JSON the item is read from.
+    #[error("invalid {item} item: {source}")]
+    Json {
+        item: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The JSON lacks what the item needs, or holds more than allowed.
+    #[error("invalid {item} item: {reason}")]
+    Invalid { item: &'static str, reason: String },
 }
 
-fn invalid(item: &'static str, reason: impl ToString) -> ItemError {
-    ItemError {
+fn invalid(item: &'static str, reason: impl Into<String>) -> ItemError {
+    ItemError::Invalid {
         item,
-        reason: reason.to_string(),
+        reason: reason.into(),
     }
+}
+
+/// Reads an item's JSON payload.
+fn read<T: serde::de::DeserializeOwned>(item: &'static str, payload: &str) -> Result<T, ItemError> {
+    read_json(payload.as_bytes()).map_err(|source| ItemError::Json { item, source })
 }
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -54,7 +66,7 @@ pub fn session(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Option<SessionCounts>, ItemError> {
-    let s: SessionUpdate = read_json(payload.as_bytes()).map_err(|e| invalid("session", e))?;
+    let s: SessionUpdate = read("session", payload)?;
     let attrs = s.attrs.unwrap_or_default();
     let Some(release) = attrs.release.filter(|r| !r.is_empty()) else {
         // Sentry drops sessions without a release: release health needs one
@@ -108,7 +120,7 @@ pub fn sessions(
     payload: &str,
     max: usize,
 ) -> Result<Vec<SessionCounts>, ItemError> {
-    let s: SessionAggregates = read_json(payload.as_bytes()).map_err(|e| invalid("sessions", e))?;
+    let s: SessionAggregates = read("sessions", payload)?;
     if s.aggregates.len() > max {
         return Err(invalid(
             "sessions",
@@ -158,7 +170,7 @@ pub fn client_report(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Vec<ClientDiscard>, ItemError> {
-    let r: ClientReport = read_json(payload.as_bytes()).map_err(|e| invalid("client_report", e))?;
+    let r: ClientReport = read("client_report", payload)?;
     let hour = hour_of(r.timestamp.map(|t| t.0).unwrap_or(received_at));
     Ok(r.discarded_events
         .into_iter()
@@ -190,7 +202,7 @@ pub fn check_in(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<CheckIn, ItemError> {
-    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("check_in", e))?;
+    let v: Value = read("check_in", payload)?;
     let field = |k: &str| v.get(k).cloned().and_then(value_to_string);
     let check_in_id = field("check_in_id")
         .and_then(|s| parse_event_id(&s))
@@ -218,7 +230,7 @@ pub fn user_report(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<UserReport, ItemError> {
-    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("user_report", e))?;
+    let v: Value = read("user_report", payload)?;
     let field = |k: &str| v.get(k).cloned().and_then(value_to_string);
     let event_id = field("event_id")
         .and_then(|s| parse_event_id(&s))
@@ -240,7 +252,7 @@ pub fn feedback(
     payload: &str,
     received_at: DateTime<Utc>,
 ) -> Result<UserReport, ItemError> {
-    let v: Value = read_json(payload.as_bytes()).map_err(|e| invalid("feedback", e))?;
+    let v: Value = read("feedback", payload)?;
     let fb = v
         .pointer("/contexts/feedback")
         .ok_or_else(|| invalid("feedback", "missing contexts.feedback"))?;

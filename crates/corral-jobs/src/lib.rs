@@ -5,11 +5,14 @@
 //! - [`JobQueue`]: apalis on Redis or on the embedded SQLite file.
 //! - [`Batcher`]: groups digest writes into transactions.
 //! - [`process`] / [`run_job`]: the digest of one job, item by item, with
-//!   dead-lettering of the items that fail.
-//! - [`worker::run`]: the worker loop with retries and graceful shutdown.
+//!   dead-lettering of the items that fail; the one timeout and panic layer
+//!   around it (`guard`).
+//! - [`worker::run`]: the worker loop with retries and graceful shutdown;
+//!   [`DigestWorker`]: all of the digest, set up from the configuration.
 
 mod batch;
 mod enqueue;
+mod guard;
 mod handler;
 pub mod items;
 mod job;
@@ -23,3 +26,4 @@ pub use handler::{
 };
 pub use job::{AttachmentRef, IngestJob, JOB_FORMAT, JobItem, Payload};
 pub use queue::{JobQueue, QueueDepth, QueueError, redis_connection};
+pub use worker::DigestWorker;

@@ -1,6 +1,7 @@
 //! The durable queue between ingest and the digest: apalis on Redis (cluster
 //! shape) or on the SQLite file of the embedded shape.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use apalis_redis::{ConnectionManager, RedisStorage};
@@ -11,12 +12,77 @@ use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::job::IngestJob;
 
+/// Why a queue operation failed. The cause is kept, so whether trying again
+/// may help is decided from it ([`QueueError::is_transient`]).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// Redis refused a command or could not be reached.
     #[error("queue unavailable: {0}")]
-    Unavailable(String),
-    #[error("queue setup failed: {0}")]
-    Setup(String),
+    Redis(#[from] redis::RedisError),
+    /// The embedded queue's SQLite file failed.
+    #[error("queue unavailable: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    /// The queue did not answer in time.
+    #[error("queue unavailable: timed out {0}")]
+    TimedOut(&'static str),
+    /// Redis published fewer jobs than were pushed.
+    #[error("queue unavailable: published {pushed} of {expected} jobs to the queue")]
+    Incomplete { pushed: u64, expected: usize },
+    /// The enqueuer's pushers are gone (the process is stopping).
+    #[error("queue unavailable: the enqueuer stopped")]
+    Stopped,
+    /// A job could not be written as JSON.
+    #[error("job not serializable: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// `REDIS_URL` is not a Redis URL.
+    #[error("queue setup failed: REDIS_URL: {0}")]
+    RedisUrl(#[source] redis::RedisError),
+    /// Creating the queue's tables, or moving jobs in, failed.
+    #[error("queue setup failed: {what}: {source}")]
+    Setup {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// One failed push, answered to each job it carried.
+    #[error(transparent)]
+    Shared(#[from] Arc<QueueError>),
+}
+
+impl QueueError {
+    /// Whether the same operation may succeed later: a connection lost or
+    /// refused, a busy database, a timeout. A bad URL, a job that does not
+    /// serialize or a command the server refuses stay as they are.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Redis(e) => !matches!(e.retry_method(), redis::RetryMethod::NoRetry),
+            QueueError::Sqlite(e) => sqlite_is_transient(e),
+            QueueError::TimedOut(_) | QueueError::Incomplete { .. } | QueueError::Stopped => true,
+            // at start, where a failure fails the start
+            QueueError::Encode(_) | QueueError::RedisUrl(_) | QueueError::Setup { .. } => false,
+            QueueError::Shared(e) => e.is_transient(),
+        }
+    }
+}
+
+/// SQLite's result codes that may clear by themselves (the low byte of an
+/// extended code): busy, locked, an I/O error, a full disk.
+fn sqlite_is_transient(e: &sqlx::Error) -> bool {
+    const BUSY: i64 = 5;
+    const LOCKED: i64 = 6;
+    const IOERR: i64 = 10;
+    const FULL: i64 = 13;
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED | IOERR | FULL)),
+        _ => false,
+    }
 }
 
 /// Jobs waiting and running, for backpressure and `/metrics`.
@@ -63,7 +129,7 @@ impl std::fmt::Debug for JobQueue {
 
 /// Redis connection settings every network call of ours relies on.
 fn redis_client(url: &str) -> Result<redis::Client, QueueError> {
-    redis::Client::open(url).map_err(|e| QueueError::Setup(format!("REDIS_URL: {e}")))
+    redis::Client::open(url).map_err(QueueError::RedisUrl)
 }
 
 /// A connection manager that reconnects, with timeouts on connect and on
@@ -79,8 +145,8 @@ pub async fn redis_connection(url: &str) -> Result<ConnectionManager, QueueError
         client.get_connection_manager_with_config(config),
     )
     .await
-    .map_err(|_| QueueError::Unavailable("timed out connecting to Redis".into()))?
-    .map_err(|e| QueueError::Unavailable(e.to_string()))
+    .map_err(|_| QueueError::TimedOut("connecting to Redis"))?
+    .map_err(QueueError::Redis)
 }
 
 /// Pushes jobs onto apalis' Redis queue in apalis' own layout (payload in
@@ -109,7 +175,7 @@ async fn redis_push(
     conn: &mut ConnectionManager,
     config: &apalis_redis::Config,
     jobs: &[IngestJob],
-) -> Result<(), String> {
+) -> Result<(), QueueError> {
     const PUBLISH: &str = r"
         local pushed = 0
         for i = 2, #ARGV do
@@ -135,7 +201,7 @@ async fn redis_push(
     let mut data = redis::cmd("HSET");
     data.arg(config.job_data_hash());
     for (id, job) in ids.iter().zip(jobs) {
-        let payload = serde_json::to_vec(job).map_err(|e| e.to_string())?;
+        let payload = serde_json::to_vec(job)?;
         data.arg(id).arg(payload);
     }
     let mut publish = redis::cmd("EVAL");
@@ -154,12 +220,12 @@ async fn redis_push(
     pipe.add_command(data).add_command(publish);
     // a non-atomic pipeline answers every reply, and an error reply of
     // either command fails the query
-    let (_added, pushed): (u64, u64) = pipe.query_async(conn).await.map_err(|e| e.to_string())?;
+    let (_added, pushed): (u64, u64) = pipe.query_async(conn).await?;
     if pushed != ids.len() as u64 {
-        return Err(format!(
-            "published {pushed} of {} jobs to the queue",
-            ids.len()
-        ));
+        return Err(QueueError::Incomplete {
+            pushed,
+            expected: ids.len(),
+        });
     }
     Ok(())
 }
@@ -183,14 +249,13 @@ async fn sqlite_push(
     pool: &SqlitePool,
     config: &apalis_sqlite::Config,
     jobs: &[IngestJob],
-) -> Result<(), String> {
+) -> Result<(), QueueError> {
     let payloads = jobs
         .iter()
         .map(|job| serde_json::to_vec(job).map(|p| (ulid::Ulid::generate().to_string(), p)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()?;
     let run_at = chrono::Utc::now().timestamp();
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let mut tx = pool.begin().await?;
     for chunk in payloads.chunks(SQLITE_PUSH_ROWS) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, \
@@ -205,14 +270,10 @@ async fn sqlite_push(
                 .push_bind(run_at)
                 .push("NULL, NULL, NULL, NULL, 0, '{}', NULL");
         });
-        insert
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| e.to_string())?;
+        insert.build().persistent(false).execute(&mut *tx).await?;
     }
-    tx.commit().await.map_err(|e| e.to_string())
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Tells SQLite's query planner what apalis' `Jobs` table looks like under
@@ -281,7 +342,10 @@ impl JobQueue {
         let JobQueue::Sqlite { pool, .. } = self else {
             return Ok(0);
         };
-        let setup = |e: sqlx::Error| QueueError::Setup(format!("{}: {e}", other_file.display()));
+        let setup = |source: sqlx::Error| QueueError::Setup {
+            what: other_file.display().to_string(),
+            source: source.into(),
+        };
         let mut conn = pool.acquire().await.map_err(setup)?;
         sqlx::query("ATTACH DATABASE ?1 AS other")
             .bind(other_file.to_string_lossy().into_owned())
@@ -330,25 +394,27 @@ impl JobQueue {
     /// runs here on a throwaway one-connection pool so the shared pool keeps
     /// the store's durable settings.
     pub async fn sqlite(pool: &SqlitePool, settings: &QueueConfig) -> Result<JobQueue, QueueError> {
+        fn setup(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> QueueError {
+            QueueError::Setup {
+                what: "the embedded queue".into(),
+                source: source.into(),
+            }
+        }
         let options = (*pool.connect_options()).clone();
         let setup_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|e| QueueError::Setup(e.to_string()))?;
-        SqliteStorage::setup(&setup_pool)
-            .await
-            .map_err(|e| QueueError::Setup(e.to_string()))?;
-        planner_statistics(&setup_pool)
-            .await
-            .map_err(|e| QueueError::Setup(e.to_string()))?;
+            .map_err(setup)?;
+        SqliteStorage::setup(&setup_pool).await.map_err(setup)?;
+        planner_statistics(&setup_pool).await.map_err(setup)?;
         setup_pool.close().await;
         // the shared pool's connection reads the statistics now, not at its
         // next schema change
         sqlx::query("ANALYZE sqlite_schema")
             .execute(pool)
             .await
-            .map_err(|e| QueueError::Setup(e.to_string()))?;
+            .map_err(setup)?;
         // No per-task locks: apalis' lock statement looks for the ids among
         // every waiting job (a scan of the backlog per fetch). A fetched job
         // is already `Queued` under this worker's name, which is what orphan
@@ -403,8 +469,8 @@ impl JobQueue {
             .arg(limit);
         tokio::time::timeout(Duration::from_secs(10), moved.invoke_async(&mut conn))
             .await
-            .map_err(|_| QueueError::Unavailable("timed out promoting retries".into()))?
-            .map_err(|e| QueueError::Unavailable(e.to_string()))
+            .map_err(|_| QueueError::TimedOut("promoting retries"))?
+            .map_err(QueueError::Redis)
     }
 
     pub fn backend(&self) -> &'static str {
@@ -434,8 +500,8 @@ impl JobQueue {
             return Ok(());
         }
         let limit = Duration::from_secs(10);
-        let timed_out = |_| QueueError::Unavailable("timed out enqueueing".into());
-        let result = match self {
+        let timed_out = |_| QueueError::TimedOut("enqueueing");
+        match self {
             JobQueue::Redis { conn, config, .. } => {
                 let mut conn = conn.clone();
                 tokio::time::timeout(limit, redis_push(&mut conn, config, &jobs))
@@ -447,8 +513,7 @@ impl JobQueue {
                     .await
                     .map_err(timed_out)?
             }
-        };
-        result.map_err(QueueError::Unavailable)
+        }
     }
 
     /// How many jobs wait and run.
@@ -462,8 +527,7 @@ impl JobQueue {
                     .arg(0)
                     .arg(-1)
                     .query_async(&mut conn)
-                    .await
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                    .await?;
                 let mut pipe = redis::pipe();
                 pipe.cmd("LLEN").arg(config.active_jobs_list());
                 pipe.cmd("ZCOUNT")
@@ -478,10 +542,7 @@ impl JobQueue {
                     pipe.cmd("SCARD")
                         .arg(format!("{}:{w}", config.inflight_jobs_set()));
                 }
-                let counts: Vec<u64> = pipe
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
                 Ok(QueueDepth {
                     pending: counts.first().copied().unwrap_or(0)
                         + counts.get(1).copied().unwrap_or(0),
@@ -502,8 +563,7 @@ impl JobQueue {
                 .bind(config.queue.as_ref())
                 .bind(now)
                 .fetch_one(pool)
-                .await
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                .await?;
                 Ok(QueueDepth {
                     pending: row.0.max(0) as u64,
                     scheduled: row.1.max(0) as u64,
@@ -526,17 +586,14 @@ impl JobQueue {
         match self {
             JobQueue::Redis { conn, .. } => {
                 let mut conn = conn.clone();
-                let _: String = redis::cmd("PING")
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
                 Ok(())
             }
             JobQueue::Sqlite { pool, .. } => sqlx::query("SELECT 1")
                 .execute(pool)
                 .await
                 .map(|_| ())
-                .map_err(|e| QueueError::Unavailable(e.to_string())),
+                .map_err(QueueError::from),
         }
     }
 
@@ -572,7 +629,7 @@ impl JobQueue {
                     .arg(worker)
                     .invoke_async(&mut conn)
                     .await
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+                    .map_err(QueueError::from)
             }
             JobQueue::Sqlite { pool, config, .. } => {
                 let released = sqlx::query(
@@ -582,8 +639,7 @@ impl JobQueue {
                 .bind(config.queue.as_ref())
                 .bind(worker)
                 .execute(pool)
-                .await
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                .await?;
                 Ok(released.rows_affected())
             }
         }
@@ -614,8 +670,7 @@ impl JobQueue {
                     .key(config.job_meta_hash())
                     .arg(limit)
                     .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                    .await?;
                 Ok(removed)
             }
             JobQueue::Sqlite { pool, config, .. } => {
@@ -626,10 +681,29 @@ impl JobQueue {
                 .bind(config.queue.as_ref())
                 .bind(limit as i64)
                 .execute(pool)
-                .await
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                .await?;
                 Ok(done.rows_affected())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_and_timeouts_are_transient_bad_input_is_not() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(QueueError::Redis(redis::RedisError::from(refused)).is_transient());
+        assert!(QueueError::Sqlite(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(QueueError::TimedOut("enqueueing").is_transient());
+        assert!(QueueError::Shared(Arc::new(QueueError::Stopped)).is_transient());
+
+        let not_json = serde_json::from_str::<u8>("x").unwrap_err();
+        assert!(!QueueError::Encode(not_json).is_transient());
+        assert!(!QueueError::Sqlite(sqlx::Error::RowNotFound).is_transient());
+        let url = redis::Client::open("not a url").unwrap_err();
+        assert!(!QueueError::RedisUrl(url).is_transient());
     }
 }

@@ -1,6 +1,8 @@
 //! Running the digest on a queue: an apalis worker with bounded concurrency,
-//! retries with backoff, a per-job timeout, panic isolation, and graceful
-//! shutdown (in-flight jobs finish; fetched but unstarted ones go back).
+//! retries with backoff, a per-job timeout and panic isolation (both in
+//! [`run_job`]'s one layer), and graceful shutdown (in-flight jobs finish;
+//! fetched but unstarted ones go back). [`DigestWorker`] is the whole of it
+//! as `corral serve` and `corral-worker` run it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,8 +11,11 @@ use std::time::Duration;
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::*;
-use tokio_util::task::AbortOnDropHandle;
+use corral_core::SharedStore;
+use corral_core::config::Config;
+use tokio_util::sync::CancellationToken;
 
+use crate::batch::Batcher;
 use crate::handler::{JobContext, JobError, run_job};
 use crate::job::IngestJob;
 use crate::queue::JobQueue;
@@ -25,9 +30,24 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
 }
 
+impl WorkerSettings {
+    /// The settings of `worker.*` and `queue.*`, under a name made unique
+    /// from `prefix` (see [`unique_worker_name`]).
+    pub fn from_config(prefix: &str, config: &Config) -> WorkerSettings {
+        WorkerSettings {
+            name: unique_worker_name(prefix),
+            concurrency: config.worker.concurrency,
+            poll_interval: Duration::from_millis(config.queue.poll_interval_ms),
+            job_timeout: Duration::from_secs(config.worker.job_timeout_secs),
+            shutdown_timeout: Duration::from_secs(config.worker.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// apalis' worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[error("worker stopped: {0}")]
-pub struct WorkerError(String);
+pub struct WorkerError(#[source] MonitorError);
 
 /// A name no other live worker has: apalis refuses two live workers of one name.
 pub fn unique_worker_name(prefix: &str) -> String {
@@ -57,24 +77,7 @@ async fn handle(
     // (tests/digest.rs checks the count against max_attempts)
     let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX).max(1);
     let JobTimeout(limit) = *timeout;
-    let ctx = Arc::clone(&ctx);
-    // On the runtime's threads: apalis polls all of a worker's jobs from one
-    // task, so parsing and grouping there would use a single core (the
-    // cluster benchmark's profile had the worker's main thread at four
-    // times the CPU of its other threads). Aborted when apalis drops this
-    // future (its backstop timeout, shutdown), as the inline call would be.
-    AbortOnDropHandle::new(tokio::spawn(async move {
-        run_job(&job, &ctx, attempt, limit).await
-    }))
-    .await
-    .unwrap_or_else(|e| Err(JobError::Transient(format!("the digest task ended: {e}"))))
-}
-
-/// The worker-level timeout is only a backstop for a handler stuck beyond
-/// its own timeout (e.g. while dead-lettering): a job it cuts short is not
-/// dead-lettered, so it must never fire first.
-fn backstop(job_timeout: Duration) -> Duration {
-    job_timeout * 2 + Duration::from_secs(30)
+    run_job(job, Arc::clone(&ctx), attempt, limit).await
 }
 
 fn backoff() -> ExponentialBackoff<HasherRng> {
@@ -176,8 +179,6 @@ where
                     .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
                     .retry(RetryPolicy::retries(retries).with_backoff(backoff()))
-                    .timeout(backstop(settings.job_timeout))
-                    .catch_panic()
                     .build(handle)
             })
         }
@@ -190,8 +191,6 @@ where
                     .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
                     .retry(RetryPolicy::retries(retries).with_backoff(backoff()))
-                    .timeout(backstop(settings.job_timeout))
-                    .catch_panic()
                     .build(handle)
             })
         }
@@ -206,5 +205,113 @@ where
             Ok(())
         })
         .await
-        .map_err(|e| WorkerError(e.to_string()))
+        .map_err(WorkerError)
+}
+
+/// The digest as `corral serve` and `corral-worker` run it: the batcher,
+/// the job context and the apalis worker from the configuration, and the
+/// queue's upkeep ([`spawn_queue_vacuum`]) beside them.
+pub struct DigestWorker {
+    store: SharedStore,
+    queue: JobQueue,
+    settings: WorkerSettings,
+    batch_size: usize,
+    batch_wait: Duration,
+    batch_writers: usize,
+    max_attempts: u32,
+    max_sessions_per_envelope: usize,
+}
+
+impl DigestWorker {
+    /// A worker named after `prefix` (made unique), with `worker.*`,
+    /// `queue.*` and `ingest.max_sessions_per_envelope` from `config`.
+    pub fn new(store: SharedStore, queue: JobQueue, config: &Config, prefix: &str) -> Self {
+        DigestWorker {
+            store,
+            queue,
+            settings: WorkerSettings::from_config(prefix, config),
+            batch_size: config.worker.batch_size,
+            batch_wait: Duration::from_millis(config.worker.batch_wait_ms),
+            batch_writers: config.worker.batch_writers,
+            max_attempts: config.worker.max_attempts,
+            max_sessions_per_envelope: config.ingest.max_sessions_per_envelope,
+        }
+    }
+
+    /// Digest writers other than `worker.batch_writers` (SQLite writes
+    /// through one connection: more writers would only queue).
+    pub fn batch_writers(mut self, writers: usize) -> Self {
+        self.batch_writers = writers;
+        self
+    }
+
+    /// Digests until `shutdown` is cancelled, then drains: jobs in flight
+    /// finish, the batcher writes what it holds, the vacuum stops.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let (batcher, batch_task) = Batcher::spawn(
+            self.store.clone(),
+            self.batch_size,
+            self.batch_wait,
+            self.batch_writers,
+        );
+        let ctx = Arc::new(JobContext::new(
+            self.store,
+            batcher,
+            self.queue.name(),
+            self.max_attempts,
+            self.max_sessions_per_envelope,
+        ));
+        let upkeep = shutdown.child_token();
+        let vacuum = spawn_queue_vacuum(self.queue.clone(), upkeep.clone());
+        tracing::info!(
+            name = %self.settings.name,
+            concurrency = self.settings.concurrency,
+            "digest worker started"
+        );
+        let result = run(self.queue, ctx, self.settings, shutdown.cancelled_owned()).await;
+        // the batcher ends once the last job context is gone, after writing
+        // what it holds
+        let _ = batch_task.await;
+        upkeep.cancel();
+        let _ = vacuum.await;
+        result
+    }
+}
+
+/// Removes finished jobs from the queue now and then (apalis keeps them), and
+/// moves due retries to the pending list in bounded steps (see
+/// [`JobQueue::promote_due`]), until `shutdown` is cancelled.
+pub fn spawn_queue_vacuum(
+    queue: JobQueue,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while shutdown
+            .run_until_cancelled(tokio::time::sleep(Duration::from_secs(1)))
+            .await
+            .is_some()
+        {
+            loop {
+                match queue.promote_due(1000).await {
+                    Ok(n) if n >= 1000 => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "promoting due retries failed");
+                        break;
+                    }
+                }
+            }
+            // drain in bounded steps so the queue's server is never blocked long
+            loop {
+                match queue.vacuum(2000).await {
+                    Ok(n) if n >= 2000 => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "queue vacuum failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
 }

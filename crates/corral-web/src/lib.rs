@@ -1,19 +1,17 @@
-//! Corral's HTTP side: the Sentry ingest endpoints, the REST API, probes and
-//! metrics. [`router`] builds the whole application from an [`AppState`];
-//! [`run`] is the `corral-web` binary of the cluster shape.
+//! Corral's HTTP side: the Sentry ingest endpoints, the REST API and the UI,
+//! with the probes and metrics of `corral-runtime`. [`router`] builds the
+//! whole application from an [`AppState`]; [`run`] is the `corral-web`
+//! binary of the cluster shape.
 
 pub mod access;
 pub mod accounts;
 pub mod api;
-pub mod health;
 pub mod ingest;
 pub mod mail;
 mod server;
 pub mod session;
-pub mod startup;
 mod state;
-pub mod telemetry;
 pub mod ui;
 
-pub use server::{ConnectionLimits, router, run, serve, serve_with, shutdown_signal};
+pub use server::{connection_limits, router, run};
 pub use state::{AppState, KEY_CACHE_TTL};

@@ -5,16 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use corral_core::SharedStore;
-use corral_core::StoreError;
 use corral_core::config::Config;
 use corral_core::model::KeyAuth;
 use corral_core::quota::Quotas;
+use corral_core::{SharedStore, StoreError, StoreReadiness};
 use corral_jobs::{Enqueuer, JobQueue};
+use corral_runtime::Readiness;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::accounts::Passwords;
-use crate::health::Readiness;
 use crate::ingest::body::MemoryBudget;
 
 /// Shared state of the web server; cheap to clone.
@@ -70,7 +69,7 @@ impl AppState {
             config.ingest.unauthenticated_budget_bytes,
             config.ingest.unauthenticated_per_address_bytes,
         );
-        let readiness = Readiness::new(store.clone(), Some(queue.clone()));
+        let readiness = readiness(store.clone(), queue.clone());
         // SQLite has one writer at a time: one pusher; Redis takes several
         let parallel = if queue.backend() == "sqlite" { 1 } else { 4 };
         let (enqueuer, _pushers) = Enqueuer::spawn(queue.clone(), 256, parallel);
@@ -145,4 +144,15 @@ impl AppState {
             }
         })
     }
+}
+
+/// What `/readyz` of a web process checks: the database, then the queue.
+fn readiness(store: SharedStore, queue: JobQueue) -> Readiness {
+    Readiness::new()
+        .require("database", StoreReadiness::new(store), |db| async move {
+            db.check().await
+        })
+        .require("queue", queue, |queue| async move {
+            queue.ping().await.map_err(|e| format!("queue: {e}"))
+        })
 }

@@ -243,7 +243,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let password = read_password(password, password_stdin)?;
             let hash =
-                corral_web::accounts::hash_password(&password).map_err(anyhow::Error::msg)?;
+                corral_core::credentials::hash_password(&password).map_err(anyhow::Error::msg)?;
             let user = store
                 .create_user(NewUser {
                     email,
@@ -279,7 +279,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             let user = user(&store, &email).await?;
             let password = read_password(password, password_stdin)?;
             let hash =
-                corral_web::accounts::hash_password(&password).map_err(anyhow::Error::msg)?;
+                corral_core::credentials::hash_password(&password).map_err(anyhow::Error::msg)?;
             store.set_password_hash(user.id, &hash).await?;
             println!("password changed for {}", user.email);
         }
@@ -451,13 +451,13 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
                 }
                 scopes
             };
-            let secret = corral_web::api::new_token_secret();
+            let secret = corral_core::credentials::new_token_secret();
             let token = store
                 .create_api_token(
                     user.id,
                     &name,
                     &scopes,
-                    &corral_web::api::hash_token(&secret),
+                    &corral_core::credentials::hash_token(&secret),
                 )
                 .await?;
             if json_out {

@@ -7,7 +7,7 @@ pub mod cli;
 pub mod serve;
 
 use clap::Parser;
-use corral_core::config::Config;
+use corral_core::config::{Config, LogFormat};
 
 use crate::cli::{Cli, Command};
 
@@ -19,7 +19,7 @@ pub async fn main() -> anyhow::Result<()> {
     config.data_dir = cli.global.data_dir.clone();
     match cli.command {
         Command::Serve { bind } => {
-            corral_web::telemetry::init_tracing(&config);
+            init_tracing(&config);
             serve::run(config, bind).await
         }
         Command::SendTestEvent {
@@ -38,9 +38,16 @@ pub async fn main() -> anyhow::Result<()> {
         command => {
             // admin commands print results on stdout; logs only when asked
             if std::env::var_os("RUST_LOG").is_some() {
-                corral_web::telemetry::init_tracing(&config);
+                init_tracing(&config);
             }
             admin::run(command, &cli.global, config).await
         }
     }
+}
+
+fn init_tracing(config: &Config) {
+    corral_runtime::telemetry::init_tracing(
+        &config.log_level,
+        config.log_format == LogFormat::Json,
+    );
 }

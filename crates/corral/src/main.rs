@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-corral_core::use_allocator!();
+corral_runtime::use_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {

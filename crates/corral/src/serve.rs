@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use corral_core::config::Config;
+use corral_core::credentials::{generate_password, hash_password, hash_token, new_token_secret};
 use corral_core::model::{ALL_SCOPES, RateLimit, Role};
 use corral_core::quota::MemoryQuotas;
 use corral_core::{NewProject, NewUser, SharedStore, StoreError};
-use corral_jobs::worker::{WorkerSettings, unique_worker_name};
-use corral_jobs::{Batcher, JobContext};
+use corral_jobs::DigestWorker;
 use corral_web::AppState;
-use tokio::sync::watch;
 
 use crate::admin::{Db, dsn_for};
 
@@ -70,9 +69,9 @@ pub async fn bootstrap(store: &SharedStore, base_url: &str) -> anyhow::Result<Bo
         .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.into());
     let (password, generated) = match std::env::var("CORRAL_ADMIN_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
-        _ => (corral_web::accounts::generate_password(), true),
+        _ => (generate_password(), true),
     };
-    let hash = corral_web::accounts::hash_password(&password).map_err(anyhow::Error::msg)?;
+    let hash = hash_password(&password).map_err(anyhow::Error::msg)?;
     let user = store
         .create_user(NewUser {
             email: email.clone(),
@@ -103,15 +102,10 @@ pub async fn bootstrap(store: &SharedStore, base_url: &str) -> anyhow::Result<Bo
     let key = store
         .create_project_key(project.id, "Default", RateLimit::default())
         .await?;
-    let secret = corral_web::api::new_token_secret();
+    let secret = new_token_secret();
     let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
     store
-        .create_api_token(
-            user.id,
-            "bootstrap",
-            &scopes,
-            &corral_web::api::hash_token(&secret),
-        )
+        .create_api_token(user.id, "bootstrap", &scopes, &hash_token(&secret))
         .await?;
     Ok(Bootstrap {
         first_start: true,
@@ -176,68 +170,35 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         queue.clone(),
         Arc::new(MemoryQuotas::new()),
         config.clone(),
-        Some(corral_web::telemetry::metrics_handle()),
+        Some(corral_runtime::telemetry::metrics_handle()),
     );
     let backlog = state.spawn_backlog_monitor(Duration::from_secs(1));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let signal = {
-        let tx = shutdown_tx.clone();
-        tokio::spawn(async move {
-            corral_web::shutdown_signal().await;
-            let _ = tx.send(true);
-        })
-    };
+    let shutdown = corral_runtime::shutdown_token();
 
     // web: stops accepting first on shutdown, finishing requests in flight
-    let mut web_stop = shutdown_rx.clone();
-    let limits = corral_web::ConnectionLimits::from(&config.http);
-    let web = tokio::spawn(corral_web::serve_with(
+    let web = tokio::spawn(corral_runtime::serve_with(
         listener,
         corral_web::router(state),
-        async move {
-            let _ = web_stop.wait_for(|s| *s).await;
-        },
-        limits,
+        shutdown.clone().cancelled_owned(),
+        corral_web::connection_limits(&config.http),
     ));
 
-    // worker
-    let (batcher, batch_task) = Batcher::spawn(
-        store.clone(),
-        config.worker.batch_size,
-        Duration::from_millis(config.worker.batch_wait_ms),
-        // SQLite writes through one connection: more writers would only queue
-        1,
+    // SQLite writes through one connection: more digest writers would only
+    // queue
+    let worker = tokio::spawn(
+        DigestWorker::new(store.clone(), queue, &config, "embedded")
+            .batch_writers(1)
+            .run(shutdown.clone()),
     );
-    let ctx = Arc::new(JobContext::new(
-        store.clone(),
-        batcher,
-        queue.name(),
-        config.worker.max_attempts,
-        config.ingest.max_sessions_per_envelope,
-    ));
-    let vacuum = corral_worker::spawn_queue_vacuum(queue.clone(), shutdown_rx.clone());
-    let settings = WorkerSettings {
-        name: unique_worker_name("embedded"),
-        concurrency: config.worker.concurrency,
-        poll_interval: Duration::from_millis(config.queue.poll_interval_ms),
-        job_timeout: Duration::from_secs(config.worker.job_timeout_secs),
-        shutdown_timeout: Duration::from_secs(config.worker.shutdown_timeout_secs),
-    };
-    let mut worker_stop = shutdown_rx.clone();
-    let worker = tokio::spawn(corral_jobs::worker::run(queue, ctx, settings, async move {
-        let _ = worker_stop.wait_for(|s| *s).await;
-    }));
 
     // the WAL is copied into the database file beside the writer, not in
     // its commits
     let checkpoints = {
         let sqlite = Arc::clone(sqlite);
-        let mut stop = shutdown_rx.clone();
+        let stop = shutdown.clone();
         tokio::spawn(async move {
             sqlite
-                .run_wal_checkpoints(WAL_CHECKPOINT_EVERY, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
+                .run_wal_checkpoints(WAL_CHECKPOINT_EVERY, stop.cancelled_owned())
                 .await;
         })
     };
@@ -248,20 +209,17 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         retention_days: config.retention_days,
         attachments_dir: Some(config.attachments_dir()),
     });
-    let mut beat_stop = shutdown_rx.clone();
-    let beat = tokio::spawn(corral_beat::run_schedules(upkeep, async move {
-        let _ = beat_stop.wait_for(|s| *s).await;
-    }));
+    let beat = tokio::spawn(corral_beat::run_schedules(
+        upkeep,
+        shutdown.clone().cancelled_owned(),
+    ));
 
     let web_result = web.await;
     // the web server only ends on shutdown (or a fatal error): stop the rest
-    let _ = shutdown_tx.send(true);
+    shutdown.cancel();
     let worker_result = worker.await;
-    let _ = batch_task.await;
     let _ = beat.await;
-    let _ = vacuum.await;
     let _ = checkpoints.await;
-    signal.abort();
     backlog.abort();
     sqlite.pool().close().await;
     web_result.context("web server task")??;

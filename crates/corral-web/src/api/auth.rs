@@ -11,27 +11,12 @@ use axum::http::header;
 use axum::http::request::Parts;
 use corral_core::StoreError;
 use corral_core::model::{ApiToken, Issue, OrgId, Organization, Project, User};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+
+pub use corral_core::credentials::{TOKEN_PREFIX, hash_token, new_token_secret};
 
 use super::error::ApiError;
 use crate::access::{Access, Action};
 use crate::state::AppState;
-
-/// The prefix of Corral's user tokens (like Sentry's `sntryu_`).
-pub const TOKEN_PREFIX: &str = "crl_";
-
-/// A fresh token secret: the prefix and 64 hex digits of CSPRNG output.
-pub fn new_token_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
-}
-
-/// What the store keeps of a token.
-pub fn hash_token(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.trim().as_bytes()))
-}
 
 /// An authenticated API caller: the token and its user's access.
 pub struct ApiAuth {
@@ -127,22 +112,5 @@ impl FromRequestParts<AppState> for ApiAuth {
         };
         let access = Access::load(&state.store, user).await?;
         Ok(ApiAuth { token, access })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_random_and_hashed() {
-        let a = new_token_secret();
-        let b = new_token_secret();
-        assert_ne!(a, b);
-        assert!(a.starts_with(TOKEN_PREFIX));
-        assert_eq!(a.len(), TOKEN_PREFIX.len() + 64);
-        assert_eq!(hash_token(&a), hash_token(&format!(" {a} ")));
-        assert_ne!(hash_token(&a), hash_token(&b));
-        assert_eq!(hash_token(&a).len(), 64);
     }
 }

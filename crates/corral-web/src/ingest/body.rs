@@ -151,7 +151,7 @@ impl corral_protocol::DecodeBudget for Reservation {
 /// would run ahead of the budget under a crowd of large bodies.
 fn give_back_large(bytes: usize) {
     if bytes >= 1 << 20 {
-        corral_core::allocator::give_back_freed_memory();
+        corral_runtime::allocator::give_back_freed_memory();
     }
 }
 

@@ -180,7 +180,7 @@ impl TestAppBuilder {
             None
         };
 
-        let metrics = self.metrics.then(corral_web::telemetry::metrics_handle);
+        let metrics = self.metrics.then(corral_runtime::telemetry::metrics_handle);
         let state = AppState::new(
             store.clone(),
             queue.clone(),
@@ -199,9 +199,9 @@ impl TestAppBuilder {
         let addr = listener.local_addr().expect("local address");
         let mut web_stop = stopped.clone();
         let app = corral_web::router(state.clone());
-        let limits = corral_web::ConnectionLimits::from(&state.config.http);
+        let limits = corral_web::connection_limits(&state.config.http);
         tasks.push(tokio::spawn(async move {
-            corral_web::serve_with(
+            corral_runtime::serve_with(
                 listener,
                 app,
                 async move {

@@ -1,7 +1,8 @@
-//! Accepting connections within limits. axum's own `serve` sets no timer, so
-//! a client that never finishes its headers, or an idle keep-alive
-//! connection, stays open forever; a few hundred such clients exhaust the
-//! process's file descriptors. Here every connection has a header-read
+//! Accepting connections within limits, for the application and the probe
+//! servers alike. axum's own `serve` sets no timer, so a client that never
+//! finishes its headers, or an idle keep-alive connection, stays open
+//! forever; a few hundred such clients exhaust the process's file
+//! descriptors. Here every connection has a header-read
 //! deadline (which hyper also applies while a keep-alive connection waits
 //! for its next request), the server holds at most `max_connections`, and
 //! one client address at most `max_connections_per_address`.
@@ -14,7 +15,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use corral_core::config::HttpConfig;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -26,27 +26,22 @@ use tower::ServiceExt;
 /// How long in-flight requests may finish after the shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The limits of [`serve_with`].
-#[derive(Clone, Debug)]
+/// The limits of [`serve_with`]. The web application takes its own from
+/// `http.*` in its configuration; the defaults are those of that section.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
 }
 
-impl From<&HttpConfig> for ConnectionLimits {
-    fn from(c: &HttpConfig) -> Self {
-        ConnectionLimits {
-            header_read_timeout: Duration::from_secs(c.header_read_timeout_secs),
-            max_connections: c.max_connections,
-            max_connections_per_address: c.max_connections_per_address,
-        }
-    }
-}
-
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits::from(&HttpConfig::default())
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_address: 1024,
+        }
     }
 }
 
@@ -170,4 +165,14 @@ where
         tracing::warn!("connections still open after the drain timeout");
     }
     Ok(())
+}
+
+/// Serves `app` on `listener` with the default connection limits until
+/// `shutdown` resolves, then stops accepting and lets in-flight requests
+/// finish (see [`serve_with`]).
+pub async fn serve<F>(listener: TcpListener, app: Router, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with(listener, app, shutdown, ConnectionLimits::default()).await
 }

@@ -1,10 +1,5 @@
 //! Building the application and serving it until SIGTERM.
 
-mod connections;
-
-pub use connections::{ConnectionLimits, serve_with};
-
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +7,20 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use corral_core::config::Config;
+use corral_core::config::{Config, HttpConfig};
 use corral_jobs::JobQueue;
+use corral_runtime::{ConnectionLimits, Starting, Swappable, telemetry};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::ingest::quota_redis::RedisQuotas;
 use crate::state::AppState;
-use crate::{api, health, ingest, startup, telemetry, ui};
+use crate::{api, ingest, ui};
 
 /// The whole web application.
 pub fn router(state: AppState) -> Router {
-    let health = health::routes(state.readiness.clone(), state.metrics.clone());
+    let health = corral_runtime::routes(state.readiness.clone(), state.metrics.clone());
     // ingest reads bodies itself, within its own limits and memory budget;
     // the API and the UI read theirs through extractors, bounded here
     let https = state
@@ -97,41 +93,13 @@ async fn hsts(https: bool, mut response: axum::response::Response) -> axum::resp
     response
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+/// The web server's connection limits, from `http.*`.
+pub fn connection_limits(http: &HttpConfig) -> ConnectionLimits {
+    ConnectionLimits {
+        header_read_timeout: Duration::from_secs(http.header_read_timeout_secs),
+        max_connections: http.max_connections,
+        max_connections_per_address: http.max_connections_per_address,
     }
-    tracing::info!("shutdown signal received");
-}
-
-/// Serves `app` on `listener` with the default connection limits until
-/// `shutdown` resolves, then stops accepting and lets in-flight requests
-/// finish (see [`serve_with`]).
-pub async fn serve<F>(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: F,
-) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    serve_with(listener, app, shutdown, ConnectionLimits::default()).await
 }
 
 /// `corral-web`: ingest and API of the cluster shape, on PostgreSQL and Redis.
@@ -150,28 +118,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "corral-web listening");
-    let (_stop, mut stopped) = startup::shutdown_flag();
-    let status = startup::Starting::new("connecting to the database");
-    let app = startup::Swappable::new(startup::starting_routes(
+    let shutdown = corral_runtime::shutdown_token();
+    let status = Starting::new("connecting to the database");
+    let app = Swappable::new(corral_runtime::starting_routes(
         status.clone(),
         Some(telemetry::metrics_handle()),
     ));
-    let limits = ConnectionLimits::from(&config.http);
-    let server = tokio::spawn(serve_with(
+    let server = tokio::spawn(corral_runtime::serve_with(
         listener,
         app.router(),
-        startup::when_set(stopped.clone()),
-        limits,
+        shutdown.clone().cancelled_owned(),
+        connection_limits(&config.http),
     ));
 
     let max_connections = config.database.max_connections;
-    let store = startup::connect_with_retry("the database", &status, &mut stopped, || {
+    let store = corral_runtime::connect_with_retry("the database", &status, &shutdown, || {
         corral_store::open_store(&database_url, max_connections)
     })
     .await;
     let queue = match store {
         Some(_) => {
-            startup::connect_with_retry("Redis", &status, &mut stopped, || {
+            corral_runtime::connect_with_retry("Redis", &status, &shutdown, || {
                 JobQueue::redis(&redis_url, &config.queue)
             })
             .await
@@ -194,4 +161,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     server.await??;
     tracing::info!("corral-web stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Probe servers use `ConnectionLimits::default()`; it is meant to be
+    /// the `http.*` defaults.
+    #[test]
+    fn the_default_limits_are_those_of_the_configuration() {
+        assert_eq!(
+            connection_limits(&HttpConfig::default()),
+            ConnectionLimits::default()
+        );
+    }
 }

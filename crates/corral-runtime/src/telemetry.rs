@@ -2,7 +2,6 @@
 
 use std::sync::OnceLock;
 
-use corral_core::config::{Config, LogFormat};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -30,16 +29,19 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Logs to stderr as text or JSON; `RUST_LOG` overrides the configured level.
-pub fn init_tracing(config: &Config) {
+/// Logs to stderr as text or JSON. `RUST_LOG` overrides `filter` (a
+/// `tracing` filter such as `info,corral_web=debug`), and `info` stands in
+/// for a filter that does not parse.
+pub fn init_tracing(filter: &str, json: bool) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .or_else(|_| EnvFilter::try_new(filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
     };
 }
