@@ -9,8 +9,10 @@ use corral_core::model::{IssueId, ProjectId};
 use corral_core::{PurgeReport, StoreError, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
+use corral_core::model::to_ms;
+
 use crate::error::db;
-use crate::plan::{day_of, login_window, to_ms};
+use crate::signin::login_window;
 
 /// Advisory lock key serializing partition creation across processes
 /// ("corral-p" in ASCII).
@@ -271,7 +273,7 @@ pub(super) async fn purge(
 
     // Whole days older than every project's retention: drop the partition.
     for (day, name) in existing_partitions(pool).await.map_err(db)? {
-        let end = day_of(oldest_kept).date_naive();
+        let end = oldest_kept.date_naive();
         if day >= end {
             continue;
         }

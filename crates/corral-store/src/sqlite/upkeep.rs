@@ -5,9 +5,16 @@ use corral_core::model::{IssueId, ProjectId};
 use corral_core::{PurgeReport, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::ms;
+use corral_core::model::to_ms;
+use sqlx::Sqlite;
+
+use crate::dialect::Dialect;
 use crate::error::db;
-use crate::plan::{login_window, to_ms};
+use crate::signin::login_window;
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    Sqlite::time(t)
+}
 
 /// Takes one project's events received before `before` out of their
 /// issues' counters (times seen, tag values, hourly or, once rolled up, daily
