@@ -287,7 +287,11 @@ where
             .collect()
     }
 
-    pub(crate) async fn remove_membership(&self, org_id: OrgId, user_id: UserId) -> StoreResult<()> {
+    pub(crate) async fn remove_membership(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         match Self::lock_membership(&mut tx, org_id, user_id).await? {
             None => return Err(StoreError::NotFound("membership")),
@@ -334,8 +338,9 @@ where
             Assignee::Team(id) => ("assignee_team_id", id),
         };
         let (before, after) = D::IN_LIST;
-        let sql =
-            format!("UPDATE issues SET {column} = NULL WHERE id{before}$1{after} AND {column} = $2");
+        let sql = format!(
+            "UPDATE issues SET {column} = NULL WHERE id{before}$1{after} AND {column} = $2"
+        );
         sqlx::query(AssertSqlSafe(sql))
             .param_ids(ids)
             .param(id)
@@ -345,7 +350,10 @@ where
         Ok(())
     }
 
-    pub(crate) async fn memberships_of_user(&self, user_id: UserId) -> StoreResult<Vec<Membership>> {
+    pub(crate) async fn memberships_of_user(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<Vec<Membership>> {
         sqlx::query(
             "SELECT org_id, user_id, role, created_at FROM memberships \
              WHERE user_id = $1 ORDER BY org_id",
@@ -407,12 +415,11 @@ where
 
     pub(crate) async fn delete_team(&self, team_id: TeamId) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let assigned =
-            sqlx::query("SELECT id FROM issues WHERE assignee_team_id = $1 ORDER BY id")
-                .param(team_id)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
+        let assigned = sqlx::query("SELECT id FROM issues WHERE assignee_team_id = $1 ORDER BY id")
+            .param(team_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         Self::unassign(&mut tx, &ids_of(&assigned)?, Assignee::Team(team_id)).await?;
         // Memberships and project links go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM teams WHERE id = $1")
@@ -469,7 +476,11 @@ where
         .collect()
     }
 
-    pub(crate) async fn add_team_member(&self, team_id: TeamId, user_id: UserId) -> StoreResult<()> {
+    pub(crate) async fn add_team_member(
+        &self,
+        team_id: TeamId,
+        user_id: UserId,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -503,13 +514,12 @@ where
         project_id: ProjectId,
         team_id: TeamId,
     ) -> StoreResult<()> {
-        let done =
-            sqlx::query("DELETE FROM project_teams WHERE project_id = $1 AND team_id = $2")
-                .param(project_id)
-                .param(team_id)
-                .execute(self.0)
-                .await
-                .map_err(db)?;
+        let done = sqlx::query("DELETE FROM project_teams WHERE project_id = $1 AND team_id = $2")
+            .param(project_id)
+            .param(team_id)
+            .execute(self.0)
+            .await
+            .map_err(db)?;
         found(done.rows_affected(), "project team")
     }
 
@@ -735,7 +745,8 @@ where
         &self,
         project_id: ProjectId,
     ) -> StoreResult<Vec<ProjectKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM project_keys WHERE project_id = $1 ORDER BY id");
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM project_keys WHERE project_id = $1 ORDER BY id");
         sqlx::query(AssertSqlSafe(sql))
             .param(project_id)
             .fetch_all(self.0)
@@ -756,7 +767,11 @@ where
         found(done.rows_affected(), "project key")
     }
 
-    pub(crate) async fn set_key_rate_limit(&self, key_id: KeyId, limit: RateLimit) -> StoreResult<()> {
+    pub(crate) async fn set_key_rate_limit(
+        &self,
+        key_id: KeyId,
+        limit: RateLimit,
+    ) -> StoreResult<()> {
         validate::rate_limit(&limit)?;
         let done = sqlx::query(
             "UPDATE project_keys SET rate_limit_per_minute = $2, rate_limit_per_hour = $3 \
@@ -888,7 +903,11 @@ where
         .collect()
     }
 
-    pub(crate) async fn delete_api_token(&self, user_id: UserId, token_id: TokenId) -> StoreResult<()> {
+    pub(crate) async fn delete_api_token(
+        &self,
+        user_id: UserId,
+        token_id: TokenId,
+    ) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
             .param(token_id)
             .param(user_id)

@@ -334,7 +334,10 @@ where
         rows::event(&row)
     }
 
-    pub(crate) async fn issue_tag_values(&self, issue_id: IssueId) -> StoreResult<Vec<TagValueCount>> {
+    pub(crate) async fn issue_tag_values(
+        &self,
+        issue_id: IssueId,
+    ) -> StoreResult<Vec<TagValueCount>> {
         sqlx::query(
             "SELECT key, value, times_seen, first_seen, last_seen FROM issue_tag_values \
              WHERE issue_id = $1 ORDER BY key, times_seen DESC, value",
@@ -360,7 +363,13 @@ where
             .await
             .map_err(db)?
             .iter()
-            .map(|r| Ok((rows::tag_value(r)?, r.col("key_seen")?, r.col("key_values")?)))
+            .map(|r| {
+                Ok((
+                    rows::tag_value(r)?,
+                    r.col("key_seen")?,
+                    r.col("key_values")?,
+                ))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(tag_keys(rows, top))
     }
@@ -588,7 +597,10 @@ fn like_pattern(text: &str) -> String {
 /// ordered by key and then rank, into one [`TagKeyCounts`] per key keeping
 /// `top` values. The queries return at least one row per key, so keys show
 /// even when `top` is 0.
-fn tag_keys(rows: impl IntoIterator<Item = (TagValueCount, i64, i64)>, top: u32) -> Vec<TagKeyCounts> {
+fn tag_keys(
+    rows: impl IntoIterator<Item = (TagValueCount, i64, i64)>,
+    top: u32,
+) -> Vec<TagKeyCounts> {
     let mut keys: Vec<TagKeyCounts> = Vec::new();
     for (value, times_seen, unique_values) in rows {
         if keys.last().is_none_or(|k| k.key != value.key) {

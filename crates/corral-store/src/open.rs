@@ -87,7 +87,10 @@ mod tests {
             sqlite_path("sqlite:data/corral.db").unwrap(),
             PathBuf::from("data/corral.db")
         );
-        assert_eq!(sqlite_path("/tmp/x.db").unwrap(), PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            sqlite_path("/tmp/x.db").unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
         assert!(sqlite_path("mysql://host/db").is_err());
         assert!(sqlite_path("sqlite::memory:").is_err());
         assert!(sqlite_path("").is_err());

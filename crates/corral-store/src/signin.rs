@@ -171,16 +171,15 @@ where
     }
 
     pub(crate) async fn login_failures(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
-        let count: Option<i64> = sqlx::query(
-            "SELECT count FROM login_failures WHERE key = $1 AND window_start = $2",
-        )
-        .param(key)
-        .param(D::time(login_window(now)))
-        .fetch_optional(self.0)
-        .await
-        .map_err(db)?
-        .map(|r| r.col("count"))
-        .transpose()?;
+        let count: Option<i64> =
+            sqlx::query("SELECT count FROM login_failures WHERE key = $1 AND window_start = $2")
+                .param(key)
+                .param(D::time(login_window(now)))
+                .fetch_optional(self.0)
+                .await
+                .map_err(db)?
+                .map(|r| r.col("count"))
+                .transpose()?;
         Ok(count.unwrap_or(0))
     }
 

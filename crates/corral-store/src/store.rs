@@ -214,13 +214,9 @@ where
         invited_by: Option<UserId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Invitation> {
-        self.write().create_invitation(org_id,
-            email,
-            role,
-            token_sha256,
-            invited_by,
-            expires_at,)
-        .await
+        self.write()
+            .create_invitation(org_id, email, role, token_sha256, invited_by, expires_at)
+            .await
     }
     async fn list_invitations(&self, org_id: OrgId) -> StoreResult<Vec<Invitation>> {
         self.read().list_invitations(org_id).await
@@ -243,7 +239,9 @@ where
         csrf_token: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write().create_session(token_sha256, user_id, csrf_token, expires_at).await
+        self.write()
+            .create_session(token_sha256, user_id, csrf_token, expires_at)
+            .await
     }
     async fn session_by_hash(
         &self,
@@ -267,7 +265,9 @@ where
         user_id: UserId,
         except_sha256: Option<&str>,
     ) -> StoreResult<u64> {
-        self.write().delete_user_sessions(user_id, except_sha256).await
+        self.write()
+            .delete_user_sessions(user_id, except_sha256)
+            .await
     }
     async fn count_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<i64> {
         self.write().count_login_failure(key, now).await
@@ -295,7 +295,9 @@ where
         user_id: UserId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write().create_password_reset(token_sha256, user_id, expires_at).await
+        self.write()
+            .create_password_reset(token_sha256, user_id, expires_at)
+            .await
     }
     async fn take_password_reset(
         &self,
@@ -343,7 +345,9 @@ where
         label: &str,
         rate_limit: RateLimit,
     ) -> StoreResult<ProjectKey> {
-        self.write().create_project_key(project_id, label, rate_limit).await
+        self.write()
+            .create_project_key(project_id, label, rate_limit)
+            .await
     }
     async fn list_project_keys(&self, project_id: ProjectId) -> StoreResult<Vec<ProjectKey>> {
         self.read().list_project_keys(project_id).await
@@ -374,7 +378,9 @@ where
         scopes: &[String],
         token_sha256: &str,
     ) -> StoreResult<ApiToken> {
-        self.write().create_api_token(user_id, name, scopes, token_sha256).await
+        self.write()
+            .create_api_token(user_id, name, scopes, token_sha256)
+            .await
     }
     async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<ApiToken> {
         self.write().api_token_by_hash(token_sha256).await
@@ -454,7 +460,9 @@ where
         offset: u64,
         limit: u32,
     ) -> StoreResult<Vec<TagValueCount>> {
-        self.read().issue_tag_key_values(issue_id, key, offset, limit).await
+        self.read()
+            .issue_tag_key_values(issue_id, key, offset, limit)
+            .await
     }
     async fn issue_hourly_counts(
         &self,
@@ -525,7 +533,9 @@ where
         error: &str,
         attempts: i32,
     ) -> StoreResult<DeadLetter> {
-        self.write().add_dead_letter(queue, payload, error, attempts).await
+        self.write()
+            .add_dead_letter(queue, payload, error, attempts)
+            .await
     }
     async fn list_dead_letters(&self, limit: u32) -> StoreResult<Vec<DeadLetter>> {
         self.read().list_dead_letters(limit).await

@@ -30,8 +30,7 @@ impl Dialect for Sqlite {
          WHERE type = 'table' AND name = 'corral_migrations') AS present";
     /// The window walks `issue_tag_values_top_idx` in (key, rank) order, so
     /// it needs no sort; only the top rows leave the database.
-    const TAG_KEYS: &'static str =
-        "SELECT key, value, times_seen, first_seen, last_seen, key_seen, key_values FROM ( \
+    const TAG_KEYS: &'static str = "SELECT key, value, times_seen, first_seen, last_seen, key_seen, key_values FROM ( \
            SELECT key, value, times_seen, first_seen, last_seen, \
              sum(times_seen) OVER w AS key_seen, count(*) OVER w AS key_values, \
              row_number() OVER (PARTITION BY key ORDER BY times_seen DESC, value) AS rank \
@@ -213,4 +212,3 @@ pub(super) async fn write_issues(tx: &mut SqliteConnection, issues: &[&Issue]) -
 pub(super) fn rows_per_statement(columns: usize) -> usize {
     (30_000 / columns.max(1)).max(1)
 }
-
