@@ -11,7 +11,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use corral_core::StoreResult;
-use corral_core::model::{Issue, IssueId};
+use corral_core::model::{Issue, IssueId, ProjectId};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgHasArrayType;
 use sqlx::query::Query;
@@ -108,6 +108,14 @@ pub trait Dialect:
         tx: &mut Self::Connection,
         ids: &[IssueId],
     ) -> StoreResult<HashMap<IssueId, Issue>>;
+    /// Takes a project's events received before `before` out of their
+    /// issues' counters (times seen, tag values, hourly or, once rolled up,
+    /// daily counts); returns the issues touched, locked.
+    async fn subtract_counts(
+        tx: &mut Self::Connection,
+        project: ProjectId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<IssueId>>;
     /// Writes issue states computed under [`Dialect::lock_issues`]; each
     /// state's `times_seen` already counts the `n` events beside it.
     async fn write_issues(tx: &mut Self::Connection, issues: &[(&Issue, i64)]) -> StoreResult<()>;

@@ -25,6 +25,7 @@ mod rows;
 mod signin;
 mod sqlite;
 mod store;
+mod upkeep;
 mod validate;
 
 pub use corral_core::{SharedStore, StoreError};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use corral_core::StoreResult;
-use corral_core::model::{Issue, IssueId, to_ms};
+use corral_core::model::{Issue, IssueId, ProjectId, to_ms};
 use sqlx::postgres::{PgHasArrayType, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
@@ -85,6 +85,16 @@ impl Dialect for Postgres {
         ids: &[IssueId],
     ) -> StoreResult<HashMap<IssueId, Issue>> {
         lock_issues(tx, ids).await.map_err(db)
+    }
+
+    async fn subtract_counts(
+        tx: &mut PgConnection,
+        project: ProjectId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<IssueId>> {
+        super::upkeep::subtract_project_counts(tx, project, before)
+            .await
+            .map_err(db)
     }
 
     async fn write_issues(tx: &mut PgConnection, issues: &[(&Issue, i64)]) -> StoreResult<()> {

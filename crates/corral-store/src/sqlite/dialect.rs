@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use corral_core::StoreResult;
-use corral_core::model::{Issue, IssueId};
+use corral_core::model::{Issue, IssueId, ProjectId};
 use sqlx::postgres::PgHasArrayType;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
@@ -91,6 +91,14 @@ impl Dialect for Sqlite {
         ids: &[IssueId],
     ) -> StoreResult<HashMap<IssueId, Issue>> {
         load_issues(tx, ids).await
+    }
+
+    async fn subtract_counts(
+        tx: &mut SqliteConnection,
+        project: ProjectId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<IssueId>> {
+        super::upkeep::subtract_counts(tx, project, before).await
     }
 
     async fn write_issues(tx: &mut SqliteConnection, issues: &[(&Issue, i64)]) -> StoreResult<()> {

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use corral_core::model::to_ms;
 use corral_core::{DigestInput, DigestOutcome, PurgeReport, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
+use crate::dialect::Sql;
 use crate::error::{db, migrate_err};
 use crate::store::{Backend, SqlStore, migrator};
 
@@ -206,7 +208,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn purge(&self, now: DateTime<Utc>, default_days: i32) -> StoreResult<PurgeReport> {
-        upkeep::purge(&self.pool, now, default_days).await
+        let now = to_ms(now);
+        let sql = Sql(&self.pool);
+        let retention = sql.retention(default_days).await?;
+        let mut report = PurgeReport::default();
+        sql.purge_retention(now, &retention, &mut report).await?;
+        Ok(report)
     }
 
     async fn ensure_partitions(&self, _now: DateTime<Utc>, _days_ahead: u32) -> StoreResult<u32> {
