@@ -113,3 +113,117 @@ pub(crate) fn found(rows: u64, what: &'static str) -> StoreResult<()> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use corral_testkit::{TestPg, TestSqlite};
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{Connection, PgConnection, SqliteConnection};
+
+    use super::*;
+
+    /// The error a statement fails with (it must fail).
+    async fn failure<'c, E>(executor: E, sql: &'static str) -> sqlx::Error
+    where
+        E: sqlx::Executor<'c>,
+        E::Database: crate::dialect::Dialect,
+    {
+        match sqlx::query(sql).execute(executor).await {
+            Ok(_) => panic!("{sql} succeeded"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_errors_are_classified() {
+        let pg = TestPg::new().await;
+        let mut conn = PgConnection::connect(pg.url()).await.unwrap();
+        sqlx::query("CREATE TABLE t (v text UNIQUE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+
+        // refusals: the same statement fails again
+        let taken = failure(&mut conn, "INSERT INTO t VALUES ('a')").await;
+        assert!(matches!(db_err("v")(taken), StoreError::Conflict(_)));
+        let nul = sqlx::query("INSERT INTO t VALUES ($1)")
+            .bind("a\0b")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&nul));
+        assert!(matches!(db(nul), StoreError::Invalid { .. }));
+        let syntax = failure(&mut conn, "SELEC 1").await;
+        let syntax = db(syntax);
+        assert!(matches!(&syntax, StoreError::Database(_)), "{syntax:?}");
+        assert!(!syntax.is_transient());
+
+        // a statement cancelled for taking too long may pass next time
+        sqlx::query("SET statement_timeout = 10")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let cancelled = db(failure(&mut conn, "SELECT pg_sleep(1)").await);
+        assert!(cancelled.is_transient(), "{cancelled:?}");
+
+        // so may a connection the server ended, and a pool closed under us
+        let ended = failure(&mut conn, "SELECT pg_terminate_backend(pg_backend_pid())").await;
+        assert!(db(ended).is_transient());
+        let pool = sqlx::PgPool::connect(pg.url()).await.unwrap();
+        pool.close().await;
+        let closed = db(failure(&pool, "SELECT 1").await);
+        assert!(closed.is_transient(), "{closed:?}");
+
+        // the driver's error stays the source
+        let StoreError::Database(source) = &closed else {
+            panic!("{closed:?}")
+        };
+        assert!(matches!(
+            source.get_ref().downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::PoolClosed)
+        ));
+        pg.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_errors_are_classified() {
+        let file = TestSqlite::new();
+        let options = SqliteConnectOptions::new()
+            .filename(file.path())
+            .create_if_missing(true)
+            .busy_timeout(Duration::ZERO);
+        let mut a = SqliteConnection::connect_with(&options).await.unwrap();
+        let mut b = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (v TEXT UNIQUE); INSERT INTO t VALUES ('a')")
+            .execute(&mut a)
+            .await
+            .unwrap();
+
+        let taken = failure(&mut a, "INSERT INTO t VALUES ('a')").await;
+        assert!(!is_transient(&taken));
+        assert!(matches!(db_err("v")(taken), StoreError::Conflict(_)));
+        let missing = db(failure(&mut a, "SELECT * FROM nowhere").await);
+        assert!(!missing.is_transient(), "{missing:?}");
+
+        // the file's write lock is held by another connection: busy
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let busy = db(failure(&mut b, "BEGIN IMMEDIATE").await);
+        assert!(busy.is_transient(), "{busy:?}");
+    }
+
+    #[test]
+    fn unreadable_values_are_permanent_and_text_transient() {
+        assert!(!bad_value("status", "sleeping").is_transient());
+        assert!(StoreError::Database("down".into()).is_transient());
+        assert!(!StoreError::NotFound("issue").is_transient());
+    }
+}
