@@ -192,7 +192,8 @@ impl<D: Dialect> PushBind for QueryBuilder<D> {
 }
 
 /// A pool, and the statements written once for both backends: the `impl`
-/// blocks of `accounts.rs`, `signin.rs`, `items.rs` and `issues.rs`.
+/// blocks of `accounts.rs`, `signin.rs`, `items.rs`, `issues.rs` and
+/// `upkeep.rs`.
 pub(crate) struct Sql<'p, D: Database>(pub &'p Pool<D>);
 
 impl<D: Dialect> Sql<'_, D>

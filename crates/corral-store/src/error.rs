@@ -48,12 +48,19 @@ fn classify(e: sqlx::Error) -> DatabaseError {
     }
 }
 
-/// Whether the same statement may succeed later: the database could not be
-/// reached, was busy, or gave up on the transaction to let another one
-/// through. A refused statement or value, a broken constraint or a row this
-/// build cannot decode fail again.
+/// Whether the same statement may succeed later. Permanent: what the
+/// database refuses (a broken constraint, a value it cannot store, a
+/// statement it cannot run) and what this build cannot encode or read back.
+/// Transient: the database could not be reached, was busy, or gave up on
+/// the transaction to let another through; and any other failure the
+/// database reports, since a retry is bounded and loses nothing, while a
+/// failure wrongly taken as permanent dead-letters work at once.
 pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
     match e {
+        sqlx::Error::Database(d) => match d.try_downcast_ref::<SqliteError>() {
+            Some(e) => !sqlite_refused(e),
+            None => !d.code().is_some_and(|c| postgres_refused(&c)),
+        },
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
@@ -61,36 +68,37 @@ pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
-        sqlx::Error::Database(d) => match d.try_downcast_ref::<SqliteError>() {
-            Some(e) => sqlite_transient(e),
-            None => d.code().is_some_and(|c| postgres_transient(&c)),
-        },
         _ => false,
     }
 }
 
-/// SQLSTATE classes and codes that name a passing condition: connection
-/// exception (08), serialization failure and deadlock (40), insufficient
-/// resources such as too many connections or a full disk (53), operator
-/// intervention such as a shutdown or a cancelled statement (57), system
-/// error such as an I/O error (58), and a lock not available (55P03).
-fn postgres_transient(code: &str) -> bool {
-    matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")) || code == "55P03"
+/// SQLSTATE classes of a refusal: feature not supported (0A), data
+/// exception such as a NUL in text or a number out of range (22), integrity
+/// constraint (23), syntax error or access rule violation (42), program
+/// limit exceeded (54). Connection exceptions (08), serialization failures
+/// and deadlocks (40), insufficient resources (53) and operator
+/// intervention such as a shutdown or a cancelled statement (57) are not.
+fn postgres_refused(code: &str) -> bool {
+    matches!(code.get(..2), Some("0A" | "22" | "23" | "42" | "54"))
 }
 
-/// SQLite's primary result codes (the low byte of the extended code) for a
-/// passing condition.
-fn sqlite_transient(e: &SqliteError) -> bool {
-    const BUSY: i32 = 5;
-    const LOCKED: i32 = 6;
-    const NOMEM: i32 = 7;
-    const IOERR: i32 = 10;
-    const FULL: i32 = 13;
-    const CANTOPEN: i32 = 14;
+/// SQLite's refusals, by primary result code (the low byte of the extended
+/// code): an SQL error such as a missing table, a value too big, a
+/// constraint (but not an error a trigger raises, which like PostgreSQL's
+/// `RAISE` is not ours to judge), a type mismatch, a parameter out of range.
+/// Busy and locked (5, 6), I/O errors (10) and a full disk (13) are not.
+fn sqlite_refused(e: &SqliteError) -> bool {
+    const ERROR: i32 = 1;
+    const TOOBIG: i32 = 18;
+    const CONSTRAINT: i32 = 19;
+    const CONSTRAINT_TRIGGER: i32 = CONSTRAINT | (7 << 8);
+    const MISMATCH: i32 = 20;
+    const RANGE: i32 = 25;
     let code = sqlx::error::DatabaseError::code(e)
         .and_then(|c| c.parse::<i32>().ok())
         .unwrap_or(0);
-    matches!(code & 0xff, BUSY | LOCKED | NOMEM | IOERR | FULL | CANTOPEN)
+    code != CONSTRAINT_TRIGGER
+        && matches!(code & 0xff, ERROR | TOOBIG | CONSTRAINT | MISMATCH | RANGE)
 }
 
 pub(crate) fn migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {
@@ -210,6 +218,16 @@ mod tests {
         assert!(matches!(db_err("v")(taken), StoreError::Conflict(_)));
         let missing = db(failure(&mut a, "SELECT * FROM nowhere").await);
         assert!(!missing.is_transient(), "{missing:?}");
+
+        // an error a trigger raises is not ours to judge: retried
+        sqlx::query(
+            "CREATE TRIGGER fault BEFORE INSERT ON t BEGIN SELECT RAISE(ABORT, 'fault'); END",
+        )
+        .execute(&mut a)
+        .await
+        .unwrap();
+        let raised = db(failure(&mut a, "INSERT INTO t VALUES ('b')").await);
+        assert!(raised.is_transient(), "{raised:?}");
 
         // the file's write lock is held by another connection: busy
         sqlx::query("BEGIN IMMEDIATE")

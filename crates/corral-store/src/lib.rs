@@ -2,10 +2,11 @@
 //! migrations (`migrations/postgres`, `migrations/sqlite`, recorded in
 //! `corral_migrations`).
 //!
-//! The Store is written once ([`SqlStore`]): accounts, sign-in, items and
-//! issues are shared statements ([`dialect`]'s `Sql`) over a small dialect
-//! for what PostgreSQL and SQLite spell differently. Each backend keeps what
-//! truly differs: its pools, migrations, the digest and upkeep.
+//! The Store is written once ([`SqlStore`]): accounts, sign-in, items,
+//! issues and the purge are statements shared by both backends, over a small
+//! dialect for what PostgreSQL and SQLite spell differently (`dialect.rs`).
+//! Each backend keeps what truly differs: its pools, migrations, the digest,
+//! partitions and the rollup. Issue state rules live in `corral_core`.
 //!
 //! - [`PgStore`]: PostgreSQL; `events` partitioned by day.
 //! - [`SqliteStore`]: one SQLite file (WAL), shared with the embedded queue.
