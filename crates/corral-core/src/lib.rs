@@ -1,9 +1,12 @@
 //! Corral's domain, free of HTTP and SQL: the records it keeps ([`model`]),
 //! the [`Store`] seam they live behind, and the rules that turn an SDK's event
-//! into an issue.
+//! into an issue: grouping, the plan of a digest batch ([`digest`]) and how an
+//! issue's state moves ([`lifecycle`]); stores only persist what these decide.
 
 pub mod config;
 pub mod credentials;
+pub mod digest;
+pub mod lifecycle;
 pub mod model;
 pub mod quota;
 pub mod search;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use corral_protocol::Level;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -15,6 +15,17 @@ pub type ProjectId = i64;
 pub type KeyId = i64;
 pub type IssueId = i64;
 pub type TokenId = i64;
+
+/// A time cut to the millisecond: what both stores keep, so keyset cursors
+/// (which carry milliseconds) compare exactly.
+pub fn to_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// The start of the UTC hour `t` falls in: the bucket of hourly counts.
+pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Organization {

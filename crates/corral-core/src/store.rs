@@ -32,13 +32,83 @@ pub enum StoreError {
     /// The database failed or could not be reached. The text is for logs,
     /// never for clients.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] DatabaseError),
 }
 
 impl StoreError {
-    /// Whether retrying the same operation later may succeed.
+    /// Whether retrying the same operation later may succeed: a database
+    /// that could not be reached or asked for a retry, never a refusal of
+    /// the input.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Database(_))
+        matches!(self, StoreError::Database(e) if e.is_transient())
+    }
+}
+
+/// The error type a database driver's error is kept as.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A database failure: the driver's error, and whether it may pass (decided
+/// by the store, which knows the driver). It stands for the driver's error:
+/// it shows that error's text and source, and [`DatabaseError::get_ref`]
+/// hands it out to be downcast.
+#[derive(Debug)]
+pub struct DatabaseError {
+    error: BoxError,
+    transient: bool,
+}
+
+impl DatabaseError {
+    /// A failure that may pass: a lost connection, a busy database, a
+    /// deadlock or serialization failure.
+    pub fn transient(error: impl Into<BoxError>) -> DatabaseError {
+        DatabaseError {
+            error: error.into(),
+            transient: true,
+        }
+    }
+
+    /// A failure that happens again when retried: a refused value, a broken
+    /// constraint, a statement or a stored value this build cannot handle.
+    pub fn permanent(error: impl Into<BoxError>) -> DatabaseError {
+        DatabaseError {
+            error: error.into(),
+            transient: false,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// The driver's error.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// A failure known only by its text counts as transient, as every database
+/// error did before errors were classified.
+impl From<&str> for DatabaseError {
+    fn from(text: &str) -> DatabaseError {
+        DatabaseError::transient(text)
+    }
+}
+
+impl From<String> for DatabaseError {
+    fn from(text: String) -> DatabaseError {
+        DatabaseError::transient(text)
     }
 }
 

@@ -39,34 +39,31 @@ pub fn legacy_queue_file(store_file: &Path) -> PathBuf {
 }
 
 impl Db {
-    /// DATABASE_URL when set, else the embedded file in the data directory.
+    /// DATABASE_URL when set, else the embedded file in the data directory;
+    /// `database.max_connections` bounds PostgreSQL's pool or SQLite's readers.
     pub async fn open(config: &Config) -> anyhow::Result<Db> {
         let max = config.database.max_connections;
-        match config.database_url.as_ref().map(|s| s.expose().to_string()) {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let store = PgStore::connect(&url, max)
-                    .await
-                    .context("connecting to PostgreSQL")?;
-                Ok(Db::Postgres(Arc::new(store)))
-            }
-            Some(url) => {
-                let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(&url));
-                let store = SqliteStore::open(path)
-                    .await
-                    .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Db::Sqlite(Arc::new(store)))
-            }
+        let path = match config.database_url.as_ref().map(|s| s.expose()) {
+            Some(url) => match corral_store::DatabaseUrl::parse(url)? {
+                corral_store::DatabaseUrl::Postgres(url) => {
+                    let store = PgStore::connect(&url, max)
+                        .await
+                        .context("connecting to PostgreSQL")?;
+                    return Ok(Db::Postgres(Arc::new(store)));
+                }
+                corral_store::DatabaseUrl::Sqlite(path) => path,
+            },
             None => {
                 std::fs::create_dir_all(&config.data_dir).with_context(|| {
                     format!("creating data directory {}", config.data_dir.display())
                 })?;
-                let path = config.data_dir.join("corral.sqlite");
-                let store = SqliteStore::open(&path)
-                    .await
-                    .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Db::Sqlite(Arc::new(store)))
+                config.data_dir.join("corral.sqlite")
             }
-        }
+        };
+        let store = SqliteStore::open_with(&path, max)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Db::Sqlite(Arc::new(store)))
     }
 
     pub fn store(&self) -> SharedStore {

@@ -10,18 +10,20 @@ use corral_core::{DigestInput, DigestOutcome, StoreResult};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::PgStore;
-use super::issues::{lock_issues, write_issues};
+use corral_core::digest::{self as plan, BatchEvent, Slot};
+use corral_core::lifecycle::{ReleaseOrder, seed_issue};
+
+use super::PgBackend;
+use super::dialect::{lock_issues, write_issues};
 use crate::error::db;
 use crate::keys::hash_lock_key;
-use crate::plan::{self, BatchEvent, ReleaseOrder, Slot};
 
 /// Deadlocks (possible against purge and rollup) and a partition dropped
 /// under our feet are retried this many times.
 const ATTEMPTS: usize = 3;
 
 pub(super) async fn digest(
-    store: &PgStore,
+    store: &PgBackend,
     batch: &[DigestInput],
 ) -> StoreResult<Vec<DigestOutcome>> {
     let events = plan::unique_events(batch)?;
@@ -137,7 +139,7 @@ async fn digest_in(
             .new_issues
             .iter()
             .map(|n| {
-                let mut issue = plan::seed_issue(n.seed);
+                let mut issue = seed_issue(n.seed);
                 let counter = next.get_mut(&n.project_id).expect("counter per project");
                 issue.short_id = *counter;
                 *counter += 1;

@@ -1,16 +1,17 @@
-//! Beat's work on PostgreSQL: day partitions of `events`, purge by
-//! retention, and the hourly-to-daily rollup.
+//! Beat's work on PostgreSQL: day partitions of `events` (created ahead,
+//! dropped whole by the purge), counters of purged events, and the
+//! hourly-to-daily rollup.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use corral_core::model::{IssueId, ProjectId};
-use corral_core::{PurgeReport, StoreError, StoreResult};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use corral_core::model::{IssueId, ProjectId, to_ms};
+use corral_core::{PurgeReport, StoreResult};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres};
 
+use crate::dialect::Sql;
 use crate::error::db;
-use crate::plan::{day_of, login_window, to_ms};
 
 /// Advisory lock key serializing partition creation across processes
 /// ("corral-p" in ASCII).
@@ -140,7 +141,8 @@ impl Doomed<'_> {
 
 /// Takes the doomed events out of their issues' counters (times seen, tag
 /// values, hourly or, once rolled up, daily counts); returns the issues
-/// touched, locked.
+/// touched, locked. The counters left at zero are the caller's to delete
+/// (`delete_spent`).
 async fn subtract_counts(
     tx: &mut PgConnection,
     doomed: &Doomed<'_>,
@@ -212,34 +214,16 @@ async fn subtract_counts(
             ),
         )
         .await?;
-    for table in ["issue_tag_values", "issue_hourly", "issue_daily"] {
-        let column = if table == "issue_tag_values" {
-            "times_seen"
-        } else {
-            "count"
-        };
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE issue_id = ANY($1) AND {column} <= 0"
-        )))
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    }
     Ok(ids)
 }
 
-/// Deletes the touched issues that have no events left.
-async fn delete_empty_issues(tx: &mut PgConnection, ids: &[IssueId]) -> Result<u64, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    Ok(
-        sqlx::query("DELETE FROM issues WHERE id = ANY($1) AND times_seen <= 0")
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-    )
+/// [`subtract_counts`] for one project's events received before `before`.
+pub(super) async fn subtract_project_counts(
+    tx: &mut PgConnection,
+    project: ProjectId,
+    before: DateTime<Utc>,
+) -> Result<Vec<IssueId>, sqlx::Error> {
+    subtract_counts(tx, &Doomed::Project(project, before)).await
 }
 
 pub(super) async fn purge(
@@ -248,36 +232,19 @@ pub(super) async fn purge(
     now: DateTime<Utc>,
     default_days: i32,
 ) -> StoreResult<PurgeReport> {
-    if default_days < 1 {
-        return Err(StoreError::Invalid {
-            field: "default_days",
-            reason: format!("must be at least 1, got {default_days}"),
-        });
-    }
     let now = to_ms(now);
-    let projects: Vec<(ProjectId, i32)> =
-        sqlx::query_as("SELECT id, COALESCE(retention_days, $1) FROM projects ORDER BY id")
-            .bind(default_days)
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
-    let longest = projects
-        .iter()
-        .map(|(_, d)| *d)
-        .max()
-        .unwrap_or(default_days);
-    let oldest_kept = now - Duration::days(i64::from(longest));
+    let sql = Sql(pool);
+    let retention = sql.retention(default_days).await?;
     let mut report = PurgeReport::default();
-
     // Whole days older than every project's retention: drop the partition.
     for (day, name) in existing_partitions(pool).await.map_err(db)? {
-        let end = day_of(oldest_kept).date_naive();
-        if day >= end {
+        if day >= retention.oldest_kept(now).date_naive() {
             continue;
         }
         let mut tx = pool.begin().await.map_err(db)?;
-        let doomed = Doomed::Partition(&name);
-        let ids = subtract_counts(&mut tx, &doomed).await.map_err(db)?;
+        let ids = subtract_counts(&mut tx, &Doomed::Partition(&name))
+            .await
+            .map_err(db)?;
         let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {name}")))
             .fetch_one(&mut *tx)
             .await
@@ -286,84 +253,15 @@ pub(super) async fn purge(
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        report.issues_deleted += delete_empty_issues(&mut tx, &ids).await.map_err(db)?;
+        report.issues_deleted += Sql::<Postgres>::delete_spent(&mut tx, &ids).await?;
         tx.commit().await.map_err(db)?;
         partitions.forget_all();
         report.events_deleted += u64::try_from(count).unwrap_or(0);
         report.partitions_dropped += 1;
     }
-
-    // Then each project's own retention, to the millisecond.
-    for (project, days) in projects {
-        let before = now - Duration::days(i64::from(days));
-        let mut tx = pool.begin().await.map_err(db)?;
-        let doomed = Doomed::Project(project, before);
-        let ids = subtract_counts(&mut tx, &doomed).await.map_err(db)?;
-        report.events_deleted += doomed
-            .run(
-                &mut tx,
-                "DELETE FROM events WHERE project_id = $1 AND received_at < $2".into(),
-            )
-            .await
-            .map_err(db)?;
-        report.issues_deleted += delete_empty_issues(&mut tx, &ids).await.map_err(db)?;
-        // An attachment sent with its event was received with it, so it
-        // goes with it; one sent later goes when it is as old.
-        let paths: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM attachments WHERE project_id = $1 AND created_at < $2 RETURNING path",
-        )
-        .bind(project)
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        report.attachment_paths.extend(paths);
-        for sql in [
-            "DELETE FROM event_ids WHERE project_id = $1 AND received_at < $2",
-            "DELETE FROM issue_hourly h USING issues i WHERE i.id = h.issue_id \
-             AND i.project_id = $1 AND h.hour <= $2 - interval '1 hour'",
-            "DELETE FROM issue_daily d USING issues i WHERE i.id = d.issue_id \
-             AND i.project_id = $1 AND d.day <= $2 - interval '1 day'",
-            // Hours that ended before the cutoff.
-            "DELETE FROM session_counts WHERE project_id = $1 AND hour <= $2 - interval '1 hour'",
-            "DELETE FROM client_discards WHERE project_id = $1 AND hour <= $2 - interval '1 hour'",
-            "DELETE FROM check_ins WHERE project_id = $1 AND received_at < $2",
-            "DELETE FROM user_reports WHERE project_id = $1 AND received_at < $2",
-        ] {
-            sqlx::query(sql)
-                .bind(project)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-    }
-    // Dedupe rows of projects that no longer exist.
-    sqlx::query("DELETE FROM event_ids WHERE received_at < $1")
-        .bind(oldest_kept)
-        .execute(pool)
-        .await
-        .map_err(db)?;
-    purge_expired(pool, now).await?;
+    // Then each project's own retention.
+    sql.purge_retention(now, &retention, &mut report).await?;
     Ok(report)
-}
-
-/// Sessions, password resets and invitations past their expiry, and
-/// login-failure windows that have ended.
-async fn purge_expired(pool: &PgPool, now: DateTime<Utc>) -> StoreResult<()> {
-    for (sql, at) in [
-        ("DELETE FROM sessions WHERE expires_at <= $1", now),
-        ("DELETE FROM password_resets WHERE expires_at <= $1", now),
-        ("DELETE FROM invitations WHERE expires_at <= $1", now),
-        (
-            "DELETE FROM login_failures WHERE window_start < $1",
-            login_window(now),
-        ),
-    ] {
-        sqlx::query(sql).bind(at).execute(pool).await.map_err(db)?;
-    }
-    Ok(())
 }
 
 pub(super) async fn rollup_hourly(pool: &PgPool, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -18,10 +18,16 @@ use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::issues::{load_issues, rows_per_statement, write_issues};
-use super::rows::{from_ms, ms};
+use corral_core::digest::{self as plan, BatchEvent, Slot};
+use corral_core::lifecycle::{ReleaseOrder, seed_issue};
+
+use super::dialect::{from_ms, load_issues, rows_per_statement, write_issues};
+use crate::dialect::Dialect;
 use crate::error::db;
-use crate::plan::{self, BatchEvent, ReleaseOrder, Slot};
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    Sqlite::time(t)
+}
 
 pub(super) async fn digest(
     pool: &SqlitePool,
@@ -127,7 +133,7 @@ async fn digest_in(
     }
     let mut new_ids: Vec<IssueId> = Vec::with_capacity(assignment.new_issues.len());
     for new in &assignment.new_issues {
-        let seed = plan::seed_issue(new.seed);
+        let seed = seed_issue(new.seed);
         let counter = next.get_mut(&new.project_id).expect("counter per project");
         let short_id = *counter;
         *counter += 1;

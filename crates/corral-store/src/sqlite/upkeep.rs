@@ -1,22 +1,23 @@
-//! Beat's work on SQLite: purge by retention and the hourly-to-daily rollup.
+//! Beat's work on SQLite: counters of purged events and the hourly-to-daily
+//! rollup.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use corral_core::StoreResult;
 use corral_core::model::{IssueId, ProjectId};
-use corral_core::{PurgeReport, StoreError, StoreResult};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use super::rows::ms;
+use crate::dialect::Dialect;
 use crate::error::db;
-use crate::plan::{login_window, to_ms};
 
 /// Takes one project's events received before `before` out of their
 /// issues' counters (times seen, tag values, hourly or, once rolled up, daily
 /// counts); returns the issues touched.
-async fn subtract_counts(
+pub(super) async fn subtract_counts(
     tx: &mut SqliteConnection,
     project: ProjectId,
-    before: i64,
+    before: DateTime<Utc>,
 ) -> StoreResult<Vec<IssueId>> {
+    let before = Sqlite::time(before);
     let ids: Vec<IssueId> = sqlx::query_scalar(
         "SELECT DISTINCT issue_id FROM events \
          WHERE project_id = ?1 AND received_at < ?2 AND issue_id IS NOT NULL ORDER BY issue_id",
@@ -72,132 +73,8 @@ async fn subtract_counts(
     Ok(ids)
 }
 
-async fn delete_spent(tx: &mut SqliteConnection, ids: &[IssueId]) -> StoreResult<u64> {
-    let mut issues_deleted = 0;
-    for id in ids {
-        for sql in [
-            "DELETE FROM issue_tag_values WHERE issue_id = ?1 AND times_seen <= 0",
-            "DELETE FROM issue_hourly WHERE issue_id = ?1 AND count <= 0",
-            "DELETE FROM issue_daily WHERE issue_id = ?1 AND count <= 0",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        issues_deleted += sqlx::query("DELETE FROM issues WHERE id = ?1 AND times_seen <= 0")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-    }
-    Ok(issues_deleted)
-}
-
-pub(super) async fn purge(
-    pool: &SqlitePool,
-    now: DateTime<Utc>,
-    default_days: i32,
-) -> StoreResult<PurgeReport> {
-    if default_days < 1 {
-        return Err(StoreError::Invalid {
-            field: "default_days",
-            reason: format!("must be at least 1, got {default_days}"),
-        });
-    }
-    let now = to_ms(now);
-    let projects: Vec<(ProjectId, i32)> =
-        sqlx::query_as("SELECT id, COALESCE(retention_days, ?1) FROM projects ORDER BY id")
-            .bind(default_days)
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
-    let longest = projects
-        .iter()
-        .map(|(_, d)| *d)
-        .max()
-        .unwrap_or(default_days);
-    let mut report = PurgeReport::default();
-    for (project, days) in projects {
-        let before = ms(now - Duration::days(i64::from(days)));
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let ids = subtract_counts(&mut tx, project, before).await?;
-        report.events_deleted +=
-            sqlx::query("DELETE FROM events WHERE project_id = ?1 AND received_at < ?2")
-                .bind(project)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-        report.issues_deleted += delete_spent(&mut tx, &ids).await?;
-        // An attachment sent with its event was received with it, so it
-        // goes with it; one sent later goes when it is as old.
-        let paths: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM attachments WHERE project_id = ?1 AND created_at < ?2 RETURNING path",
-        )
-        .bind(project)
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        report.attachment_paths.extend(paths);
-        for sql in [
-            "DELETE FROM event_ids WHERE project_id = ?1 AND received_at < ?2",
-            "DELETE FROM issue_hourly WHERE hour <= ?2 - 3600000 \
-             AND issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
-            "DELETE FROM issue_daily WHERE day <= ?2 - 86400000 \
-             AND issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
-            // Hours that ended before the cutoff.
-            "DELETE FROM session_counts WHERE project_id = ?1 AND hour <= ?2 - 3600000",
-            "DELETE FROM client_discards WHERE project_id = ?1 AND hour <= ?2 - 3600000",
-            "DELETE FROM check_ins WHERE project_id = ?1 AND received_at < ?2",
-            "DELETE FROM user_reports WHERE project_id = ?1 AND received_at < ?2",
-        ] {
-            sqlx::query(sql)
-                .bind(project)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-    }
-    // Dedupe rows of projects that no longer exist.
-    sqlx::query("DELETE FROM event_ids WHERE received_at < ?1")
-        .bind(ms(now - Duration::days(i64::from(longest))))
-        .execute(pool)
-        .await
-        .map_err(db)?;
-    purge_expired(pool, now).await?;
-    Ok(report)
-}
-
-/// Sessions, password resets and invitations past their expiry, and
-/// login-failure windows that have ended.
-async fn purge_expired(pool: &SqlitePool, now: DateTime<Utc>) -> StoreResult<()> {
-    for (sql, at) in [
-        ("DELETE FROM sessions WHERE expires_at <= ?1", now),
-        ("DELETE FROM password_resets WHERE expires_at <= ?1", now),
-        ("DELETE FROM invitations WHERE expires_at <= ?1", now),
-        (
-            "DELETE FROM login_failures WHERE window_start < ?1",
-            login_window(now),
-        ),
-    ] {
-        sqlx::query(sql)
-            .bind(ms(at))
-            .execute(pool)
-            .await
-            .map_err(db)?;
-    }
-    Ok(())
-}
-
 pub(super) async fn rollup_hourly(pool: &SqlitePool, before: DateTime<Utc>) -> StoreResult<u64> {
-    let before = ms(before);
+    let before = Sqlite::time(before);
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     sqlx::query(
         "INSERT INTO issue_daily (issue_id, day, count) \
