@@ -47,7 +47,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, reason } => {
                 ApiError::BadRequest(format!("invalid {field}: {reason}"))
             }
-            e @ StoreError::Database(_) => ApiError::Unavailable(e.to_string()),
+            // 503 invites a retry: only for what may pass (a lost connection, a busy file)
+            e @ StoreError::Database(_) if e.is_transient() => ApiError::Unavailable(e.to_string()),
+            e @ StoreError::Database(_) => ApiError::Internal(e.to_string()),
             e @ StoreError::Schema(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -90,5 +92,30 @@ impl IntoResponse for ApiError {
             detail: self.to_string(),
         };
         (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use corral_core::DatabaseError;
+
+    use super::*;
+
+    #[test]
+    fn only_a_database_failure_that_may_pass_invites_a_retry() {
+        let transient = ApiError::from(StoreError::Database(DatabaseError::transient(
+            "connection reset",
+        )));
+        assert_eq!(
+            transient.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let permanent = ApiError::from(StoreError::Database(DatabaseError::permanent(
+            "value too long for type",
+        )));
+        assert_eq!(
+            permanent.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }
