@@ -72,7 +72,7 @@ async fn leads(port: u16) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_beats_migrate_once_and_one_leads_at_a_time() {
-    let db = TestPg::new().await;
+    let db = TestPg::empty().await;
     let logs = log_dir();
     let queue = test_queue_name();
     let ports = [free_port(), free_port()];
@@ -156,7 +156,7 @@ async fn two_beats_migrate_once_and_one_leads_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_and_worker_are_not_ready_until_beat_has_migrated() {
-    let db = TestPg::new().await;
+    let db = TestPg::empty().await;
     let logs = log_dir();
     let queue = test_queue_name();
     let (web_port, worker_port, beat_port) = (free_port(), free_port(), free_port());

@@ -117,7 +117,7 @@ async fn postgres_digest_recreates_a_partition_dropped_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migrations_from_separate_pools_and_own_table() {
-    let db = TestPg::new().await;
+    let db = TestPg::empty().await;
     let stores: Vec<PgStore> =
         futures::future::join_all((0..3).map(|_| PgStore::connect(db.url(), 2)))
             .await
@@ -188,7 +188,7 @@ async fn open_store_picks_the_backend() {
         Err(StoreError::Invalid { .. })
     ));
 
-    let pg = TestPg::new().await;
+    let pg = TestPg::empty().await;
     let store = open_store(pg.url(), 2).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     store.ping().await.unwrap();

@@ -28,7 +28,11 @@ where
     F: FnOnce(SharedStore) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = TestPg::new().await;
+    let db = if migrated {
+        TestPg::new().await
+    } else {
+        TestPg::empty().await
+    };
     let store = PgStore::connect(db.url(), 8).await.expect("connect");
     if migrated {
         corral_core::Store::migrate(&store).await.expect("migrate");

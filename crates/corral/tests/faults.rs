@@ -258,7 +258,7 @@ async fn not_ready_reason(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_start_before_their_dependencies_and_connect_when_they_come() {
-    let db = TestPg::new().await;
+    let db = TestPg::empty().await;
     let queue = test_queue_name();
     let dir = temp_dir();
     let postgres = Link::cut_to(address_of(db.url()));

@@ -159,7 +159,11 @@ impl TestAppBuilder {
                     (Db::Sqlite(db), store, queue, Arc::new(MemoryQuotas::new()))
                 }
                 Shape::Cluster => {
-                    let db = TestPg::new().await;
+                    let db = if self.migrate {
+                        TestPg::new().await
+                    } else {
+                        TestPg::empty().await
+                    };
                     let store: SharedStore =
                         Arc::new(PgStore::connect(db.url(), 8).await.expect("connect"));
                     if self.migrate {
