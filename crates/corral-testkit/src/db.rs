@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -244,6 +245,11 @@ fn error_code_in(e: &sqlx::Error, codes: &[&str]) -> bool {
 
 /// `corral_tpl_<hash>`, the hash of corral-store's PostgreSQL migrations (names and contents).
 fn template_name() -> String {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(hash_migrations).clone()
+}
+
+fn hash_migrations() -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corral-store/migrations/postgres");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read the migrations in {}: {e}", dir.display()))
