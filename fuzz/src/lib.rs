@@ -3,7 +3,7 @@
 //! asserted (a round trip, a limit, two readers agreeing).
 //!
 //! The functions live here rather than in `fuzz_targets/` so that
-//! corral-protocol's `tests/fuzz_corpus.rs` can compile them too and replay
+//! corral-protocol's `tests/it/fuzz_corpus.rs` can compile them too and replay
 //! the committed corpus and regressions in every test run, without libFuzzer.
 
 use std::io::Write;

@@ -1,6 +1,7 @@
 //! Test support: throwaway databases, running servers, SDK drivers, a real browser.
 //!
-//! - [`TestPg`], [`TestSqlite`]: a fresh database per test.
+//! - [`TestPg`], [`TestSqlite`]: a fresh database per test (a migrated PostgreSQL one is a
+//!   copy of a template migrated once).
 //! - [`Process`], [`bin`]: Corral's binaries as real processes.
 //! - [`Embedded`], [`Cluster`]: the two shapes started as a user would, and
 //!   [`Api`], a small REST client to look at what they stored.
