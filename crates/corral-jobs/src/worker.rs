@@ -74,7 +74,7 @@ async fn handle(
 ) -> Result<(), JobError> {
     // apalis' lifecycle layer adds one to the task's counter (0 when pushed)
     // before every run, in-process retries included: the first run sees 1
-    // (tests/digest.rs checks the count against max_attempts)
+    // (tests/it/digest.rs checks the count against max_attempts)
     let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX).max(1);
     let JobTimeout(limit) = *timeout;
     run_job(job, Arc::clone(&ctx), attempt, limit).await

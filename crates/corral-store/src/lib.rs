@@ -12,7 +12,7 @@
 //! - [`SqliteStore`]: one SQLite file (WAL), shared with the embedded queue.
 //! - [`open_store`]: the right one for a [`DatabaseUrl`].
 //!
-//! Both run one conformance suite (`tests/conformance.rs`).
+//! Both run one conformance suite (`tests/it/conformance`).
 
 mod accounts;
 mod dialect;

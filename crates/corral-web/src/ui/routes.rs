@@ -1,7 +1,7 @@
 //! The UI's routes, recorded as they are registered. axum's `Router` does
 //! not list its routes, so every part of the UI adds its routes through
 //! [`UiRoutes`], and the table it keeps is what a test walks to send each
-//! state-changing route a forged request (`tests/ui_csrf.rs`).
+//! state-changing route a forged request (`tests/it/ui_csrf.rs`).
 
 use axum::Router;
 use axum::routing::MethodRouter;

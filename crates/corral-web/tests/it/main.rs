@@ -1,6 +1,6 @@
 //! Integration tests of corral-web: the whole application (ingest, REST API, web UI, probes)
 //! on a real socket, in both shapes (`common::TestApp`). One test binary, one module per
-//! subject, so that a change links one executable instead of seventeen.
+//! subject, so that a change links one executable instead of eighteen.
 
 // first: its macros (`both_shapes!`, `embedded_only!`) are used by the modules after it
 #[macro_use]
@@ -20,5 +20,6 @@ mod limits;
 mod quotas;
 mod ui_access;
 mod ui_auth;
+mod ui_csrf;
 mod ui_issues;
 mod ui_settings;

@@ -9,8 +9,6 @@
 //! - every form: from another site, even with the token (403);
 //! - visitors' forms: from an opaque origin (`Origin: null`, 403).
 
-mod common;
-
 use chrono::{Duration, Utc};
 use corral_core::NewUser;
 use corral_core::model::Role;
@@ -18,7 +16,7 @@ use corral_web::session::{SESSION_COOKIE, random_token, sha256_hex};
 use corral_web::ui::{Guard, route_table};
 use reqwest::header::{COOKIE, ORIGIN};
 
-use common::{Reply, Shape, TestApp, send};
+use crate::common::{Reply, Shape, TestApp, send};
 
 const STATE_CHANGING: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
 const EXPIRED: &str = "the form expired or did not come from this site";
