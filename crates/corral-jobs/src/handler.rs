@@ -205,12 +205,13 @@ fn prepare_event(
 ) -> Result<DigestInput, JobError> {
     let mut event = Event::from_json(payload.as_bytes()).map_err(JobError::InvalidJson)?;
     event.event_id = Some(event_id);
-    Ok(corral_core::prepare(
-        project.id,
-        &project.grouping_config,
-        event,
-        received_at,
-    ))
+    // The job's guard (`guard::guarded`) is the one timeout/panic layer around a job; this is
+    // not a second one but the item boundary: a panic here is a bug met by this event's content,
+    // and it fails this event alone, not its neighbours in the job.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        corral_core::prepare(project.id, &project.grouping_config, event, received_at)
+    }))
+    .map_err(|panic| JobError::Panicked(crate::guard::panic_message(panic.as_ref())))
 }
 
 /// Writes an item that is not an event; `Ok(false)` for events (written by
