@@ -133,6 +133,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// Connections of the HTTP server: how long a client may take, and how
@@ -260,6 +261,42 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
+/// Alert delivery and rule evaluation (the worker's alert runner).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Outbound requests (webhooks, chat, PagerDuty) refuse loopback,
+    /// private, link-local, shared and cloud-metadata addresses, checked
+    /// after DNS resolution and on every redirect, unless this is true.
+    pub allow_private_addresses: bool,
+    /// Seconds one outbound request (or one mail) may take.
+    pub delivery_timeout_secs: u64,
+    /// Attempts before a delivery is dead-lettered (retries back off from
+    /// 30 s to an hour).
+    pub delivery_attempts: i32,
+    /// How often the runner looks for new triggers and due deliveries, in
+    /// milliseconds.
+    pub poll_interval_ms: u64,
+    /// How often window conditions (seen N times, N users, event rate) are
+    /// evaluated, in seconds.
+    pub evaluate_interval_secs: u64,
+    /// Deliveries sent at once by one runner.
+    pub concurrency: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            allow_private_addresses: false,
+            delivery_timeout_secs: 10,
+            delivery_attempts: 6,
+            poll_interval_ms: 1000,
+            evaluate_interval_secs: 15,
+            concurrency: 8,
+        }
+    }
+}
+
 /// Passwords: every sign-in (known email or not), password change, reset
 /// and invitation runs one argon2 hash, which holds about 19 MiB while it
 /// runs. A cap keeps that memory bounded however many ask at once.
@@ -296,6 +333,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -394,6 +432,7 @@ const FIELDS: &[&str] = &[
     "queue",
     "database",
     "auth",
+    "alerts",
 ];
 
 impl Config {
@@ -513,6 +552,12 @@ impl Config {
         positive("worker.batch_writers", w.batch_writers as u64)?;
         positive("worker.max_attempts", u64::from(w.max_attempts))?;
         positive("worker.job_timeout_secs", w.job_timeout_secs)?;
+        let a = &self.alerts;
+        positive("alerts.delivery_timeout_secs", a.delivery_timeout_secs)?;
+        positive("alerts.delivery_attempts", a.delivery_attempts.max(0) as u64)?;
+        positive("alerts.poll_interval_ms", a.poll_interval_ms)?;
+        positive("alerts.evaluate_interval_secs", a.evaluate_interval_secs)?;
+        positive("alerts.concurrency", a.concurrency as u64)?;
         positive("queue.max_depth", self.queue.max_depth)?;
         positive("queue.poll_interval_ms", self.queue.poll_interval_ms)?;
         positive("queue.fetch_batch", self.queue.fetch_batch as u64)?;

@@ -3,6 +3,7 @@
 //! into an issue: grouping, the plan of a digest batch ([`digest`]) and how an
 //! issue's state moves ([`lifecycle`]); stores only persist what these decide.
 
+pub mod alerts;
 pub mod config;
 pub mod credentials;
 pub mod digest;

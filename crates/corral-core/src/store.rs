@@ -10,6 +10,7 @@ use corral_protocol::Level;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::alerts::*;
 use crate::model::*;
 
 /// A Store shared between tasks.
@@ -725,4 +726,149 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CountBucket>>;
+
+    // --- alerts: channels and rules ---------------------------------------------
+    /// Names are unique per organization (`Conflict`); the config is
+    /// validated by the caller ([`ChannelConfig::validate`]).
+    async fn create_alert_channel(
+        &self,
+        org_id: OrgId,
+        name: &str,
+        config: &ChannelConfig,
+    ) -> StoreResult<Channel>;
+    /// By name.
+    async fn list_alert_channels(&self, org_id: OrgId) -> StoreResult<Vec<Channel>>;
+    async fn alert_channel_by_id(&self, id: ChannelId) -> StoreResult<Channel>;
+    async fn update_alert_channel(
+        &self,
+        id: ChannelId,
+        name: &str,
+        config: &ChannelConfig,
+    ) -> StoreResult<Channel>;
+    /// Rules that named it keep their other channels; its deliveries stay in
+    /// the log.
+    async fn delete_alert_channel(&self, id: ChannelId) -> StoreResult<()>;
+    async fn create_alert_rule(&self, rule: &NewAlertRule) -> StoreResult<AlertRule>;
+    /// By id.
+    async fn list_alert_rules(&self, project_id: ProjectId) -> StoreResult<Vec<AlertRule>>;
+    /// Every enabled rule of every project whose alerts are not muted (the
+    /// runner caches these for a few seconds).
+    async fn active_alert_rules(&self) -> StoreResult<Vec<AlertRule>>;
+    async fn alert_rule_by_id(&self, id: RuleId) -> StoreResult<AlertRule>;
+    /// Replaces name, enabled and spec (the project stays).
+    async fn update_alert_rule(&self, id: RuleId, rule: &NewAlertRule) -> StoreResult<AlertRule>;
+    async fn delete_alert_rule(&self, id: RuleId) -> StoreResult<()>;
+    /// The per-project mute: no rule of a muted project fires.
+    async fn set_project_alerts_muted(&self, project_id: ProjectId, muted: bool)
+    -> StoreResult<()>;
+    async fn project_alerts_muted(&self, project_id: ProjectId) -> StoreResult<bool>;
+
+    // --- alerts: triggers, fires and deliveries -----------------------------------
+    /// Leases up to `limit` triggers (oldest first) that no one holds, or
+    /// whose lease ran out, until `now + lease`. Concurrent callers get
+    /// different triggers.
+    async fn claim_alert_triggers(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertTrigger>>;
+    /// Finishes a trigger in one transaction: deletes it and writes each
+    /// fire whose rule has not fired for its issue within its interval
+    /// (with its deliveries and an `alert_sent` activity). `None` when the
+    /// trigger is already gone (another runner finished it): then nothing
+    /// is written. Otherwise, per fire, whether it fired.
+    async fn complete_alert_trigger(
+        &self,
+        trigger_id: TriggerId,
+        fires: &[AlertFire],
+        direct: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<bool>>>;
+    /// Writes one fire (window conditions) unless its rule fired for the
+    /// issue (or project, issue 0) within its interval; whether it fired.
+    async fn fire_alert(&self, fire: &AlertFire, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Queues deliveries outside any rule (test notifications).
+    async fn queue_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Leases up to `limit` pending deliveries due at `now` (and sending ones
+    /// whose lease ran out) as `sending`, counting the attempt.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn finish_delivery(
+        &self,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Delivery>;
+    async fn delivery_by_id(&self, id: DeliveryId) -> StoreResult<Delivery>;
+    /// Newest first; at most `filter.limit` (capped at 500).
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+    /// Whether a PagerDuty trigger was sent for the issue on the channel (a
+    /// resolve goes only where a trigger went).
+    async fn delivered_to_channel(&self, issue_id: IssueId, channel_id: ChannelId)
+    -> StoreResult<bool>;
+
+    // --- alerts: window counts ------------------------------------------------------
+    /// Issues of the project seen since `since` (at most `max_issues`, most
+    /// recently seen first), each with its events received since then,
+    /// counted up to `cap` (a count of `cap` means "at least").
+    async fn issue_counts_since(
+        &self,
+        project_id: ProjectId,
+        since: DateTime<Utc>,
+        cap: i64,
+        max_issues: u32,
+    ) -> StoreResult<Vec<(IssueId, i64)>>;
+    /// Distinct values of the `user` tag among the issue's events received
+    /// since `since`, looking at no more than `scan` of the newest events.
+    async fn issue_users_since(
+        &self,
+        issue_id: IssueId,
+        since: DateTime<Utc>,
+        scan: i64,
+    ) -> StoreResult<i64>;
+    /// The project's events received since `since`, counted up to `cap`.
+    async fn project_events_since(
+        &self,
+        project_id: ProjectId,
+        since: DateTime<Utc>,
+        cap: i64,
+    ) -> StoreResult<i64>;
+
+    // --- activity and mail settings ---------------------------------------------
+    /// Records an activity; one whose kind has a trigger (resolved) also
+    /// queues that trigger for the alert runner.
+    async fn add_activity(&self, activity: &NewActivity, now: DateTime<Utc>)
+    -> StoreResult<Activity>;
+    /// Oldest first.
+    async fn list_activities(&self, issue_id: IssueId) -> StoreResult<Vec<Activity>>;
+    /// Defaults (all on) for a user who saved none.
+    async fn notification_settings(&self, user_id: UserId) -> StoreResult<NotificationSettings>;
+    async fn set_notification_settings(
+        &self,
+        user_id: UserId,
+        settings: &NotificationSettings,
+    ) -> StoreResult<()>;
+    /// The user's unsubscribe token (random, made on first use): links in
+    /// mail carry it so unsubscribing works without signing in.
+    async fn unsubscribe_token(&self, user_id: UserId) -> StoreResult<String>;
+    async fn user_by_unsubscribe_token(&self, token: &str) -> StoreResult<UserId>;
+    /// `Some(true)` subscribes, `Some(false)` unsubscribes, `None` goes back
+    /// to the default (participants and assignees get workflow mail).
+    async fn set_issue_subscription(
+        &self,
+        issue_id: IssueId,
+        user_id: UserId,
+        subscribed: Option<bool>,
+    ) -> StoreResult<()>;
+    /// Explicit choices for the issue: (user, subscribed).
+    async fn issue_subscriptions(&self, issue_id: IssueId) -> StoreResult<Vec<(UserId, bool)>>;
 }
