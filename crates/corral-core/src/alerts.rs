@@ -156,13 +156,29 @@ pub enum AgeMatch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Filter {
-    Environment { value: String },
-    Level { level: Level, r#match: LevelMatch },
-    Release { value: String },
-    Tag { key: String, r#match: TagMatch, value: String },
-    IssueAge { r#match: AgeMatch, minutes: i64 },
+    Environment {
+        value: String,
+    },
+    Level {
+        level: Level,
+        r#match: LevelMatch,
+    },
+    Release {
+        value: String,
+    },
+    Tag {
+        key: String,
+        r#match: TagMatch,
+        value: String,
+    },
+    IssueAge {
+        r#match: AgeMatch,
+        minutes: i64,
+    },
     /// The issue search language (`is:unresolved level:error browser:Firefox`).
-    Search { query: String },
+    Search {
+        query: String,
+    },
 }
 
 impl Filter {
@@ -189,9 +205,11 @@ impl Filter {
                     Ok(())
                 }
             }
-            Filter::Search { query } => crate::search::parse_query(query, IssueQuery::default(), Utc::now())
-                .map(|_| ())
-                .map_err(|e| invalid("filters", format!("search: {e}"))),
+            Filter::Search { query } => {
+                crate::search::parse_query(query, IssueQuery::default(), Utc::now())
+                    .map(|_| ())
+                    .map_err(|e| invalid("filters", format!("search: {e}")))
+            }
         }
     }
 
@@ -203,7 +221,11 @@ impl Filter {
                 LevelMatch::Exactly => format!("level is {}", level.as_str()),
             },
             Filter::Release { value } => format!("release is {value}"),
-            Filter::Tag { key, r#match, value } => match r#match {
+            Filter::Tag {
+                key,
+                r#match,
+                value,
+            } => match r#match {
                 TagMatch::Equals => format!("tag {key} is {value}"),
                 TagMatch::Contains => format!("tag {key} contains {value}"),
             },
@@ -317,7 +339,11 @@ fn filter_matches(f: &Filter, issue: &Issue, subject: &AlertSubject, now: DateTi
                 LevelMatch::Exactly => seen == *level,
             }
         }
-        Filter::Tag { key, r#match, value } => tag(subject, key).any(|v| match r#match {
+        Filter::Tag {
+            key,
+            r#match,
+            value,
+        } => tag(subject, key).any(|v| match r#match {
             TagMatch::Equals => v == value,
             TagMatch::Contains => v.contains(value.as_str()),
         }),
@@ -434,16 +460,25 @@ pub struct EmailTargets {
 pub enum ChannelConfig {
     Email(EmailTargets),
     /// A JSON POST signed with HMAC-SHA256 over `<timestamp>.<body>`.
-    Webhook { url: String, secret: String },
+    Webhook {
+        url: String,
+        secret: String,
+    },
     /// A Slack incoming webhook (Block Kit).
-    Slack { url: String },
+    Slack {
+        url: String,
+    },
     /// A Discord webhook (embeds).
-    Discord { url: String },
+    Discord {
+        url: String,
+    },
     /// A Microsoft Teams workflow webhook (an Adaptive Card).
-    Teams { url: String },
+    Teams {
+        url: String,
+    },
     /// PagerDuty Events API v2: trigger on alert, resolve when the issue is
     /// resolved. `url` defaults to PagerDuty's endpoint.
-#[serde(rename = "pagerduty")]
+    #[serde(rename = "pagerduty")]
     PagerDuty {
         routing_key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -587,6 +622,8 @@ pub enum TriggerKind {
     Escalating,
     /// A user resolved the issue (PagerDuty incidents resolve, workflow mail).
     Resolved,
+    /// A user assigned the issue (workflow mail to the assignee).
+    Assigned,
 }
 
 impl TriggerKind {
@@ -596,6 +633,7 @@ impl TriggerKind {
             TriggerKind::Regression => "regression",
             TriggerKind::Escalating => "escalating",
             TriggerKind::Resolved => "resolved",
+            TriggerKind::Assigned => "assigned",
         }
     }
 }
@@ -608,6 +646,7 @@ impl FromStr for TriggerKind {
             "regression" => TriggerKind::Regression,
             "escalating" => TriggerKind::Escalating,
             "resolved" => TriggerKind::Resolved,
+            "assigned" => TriggerKind::Assigned,
             _ => return Err(format!("unknown trigger {s:?}")),
         })
     }
@@ -681,6 +720,7 @@ impl From<TriggerKind> for AlertKind {
             TriggerKind::Regression => AlertKind::Regression,
             TriggerKind::Escalating => AlertKind::Escalating,
             TriggerKind::Resolved => AlertKind::Resolved,
+            TriggerKind::Assigned => AlertKind::Assigned,
         }
     }
 }
@@ -941,6 +981,7 @@ impl ActivityKind {
             ActivityKind::SetResolved | ActivityKind::SetResolvedInRelease => {
                 Some(TriggerKind::Resolved)
             }
+            ActivityKind::Assigned => Some(TriggerKind::Assigned),
             _ => None,
         }
     }
@@ -1174,7 +1215,9 @@ mod tests {
             Filter::Search {
                 query: "is:resolved".into(),
             },
-            Filter::Release { value: "2.0".into() },
+            Filter::Release {
+                value: "2.0".into(),
+            },
         ];
         for f in no {
             assert!(!spec(vec![f.clone()]).matches(&i, &subject, now), "{f:?}");

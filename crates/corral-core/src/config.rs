@@ -554,7 +554,10 @@ impl Config {
         positive("worker.job_timeout_secs", w.job_timeout_secs)?;
         let a = &self.alerts;
         positive("alerts.delivery_timeout_secs", a.delivery_timeout_secs)?;
-        positive("alerts.delivery_attempts", a.delivery_attempts.max(0) as u64)?;
+        positive(
+            "alerts.delivery_attempts",
+            a.delivery_attempts.max(0) as u64,
+        )?;
         positive("alerts.poll_interval_ms", a.poll_interval_ms)?;
         positive("alerts.evaluate_interval_secs", a.evaluate_interval_secs)?;
         positive("alerts.concurrency", a.concurrency as u64)?;

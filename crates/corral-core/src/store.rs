@@ -813,8 +813,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
     /// Whether a PagerDuty trigger was sent for the issue on the channel (a
     /// resolve goes only where a trigger went).
-    async fn delivered_to_channel(&self, issue_id: IssueId, channel_id: ChannelId)
-    -> StoreResult<bool>;
+    async fn delivered_to_channel(
+        &self,
+        issue_id: IssueId,
+        channel_id: ChannelId,
+    ) -> StoreResult<bool>;
 
     // --- alerts: window counts ------------------------------------------------------
     /// Issues of the project seen since `since` (at most `max_issues`, most
@@ -844,10 +847,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<i64>;
 
     // --- activity and mail settings ---------------------------------------------
-    /// Records an activity; one whose kind has a trigger (resolved) also
+    /// Records an activity; one whose kind has a trigger (resolved, assigned) also
     /// queues that trigger for the alert runner.
-    async fn add_activity(&self, activity: &NewActivity, now: DateTime<Utc>)
-    -> StoreResult<Activity>;
+    async fn add_activity(
+        &self,
+        activity: &NewActivity,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Activity>;
     /// Oldest first.
     async fn list_activities(&self, issue_id: IssueId) -> StoreResult<Vec<Activity>>;
     /// Defaults (all on) for a user who saved none.
