@@ -545,11 +545,18 @@ impl Outbound {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
         let mut chain = Vec::new();
         while let Some(e) = source {
-            if let Some(refused) = e.downcast_ref::<Refused>() {
-                return OutboundError::Refused(refused.clone());
-            }
-            if e.downcast_ref::<TooManyRedirects>().is_some() {
-                return OutboundError::TooManyRedirects(self.max_redirects);
+            // an io::Error's `source` skips the error it wraps: look inside
+            let inner = e
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+            for candidate in [Some(e), inner].into_iter().flatten() {
+                if let Some(refused) = candidate.downcast_ref::<Refused>() {
+                    return OutboundError::Refused(refused.clone());
+                }
+                if candidate.downcast_ref::<TooManyRedirects>().is_some() {
+                    return OutboundError::TooManyRedirects(self.max_redirects);
+                }
             }
             let text = e.to_string();
             if !text.is_empty() && !chain.iter().any(|c: &String| c.contains(&text)) {

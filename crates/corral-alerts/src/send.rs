@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use corral_core::alerts::{
-    AlertKind, Channel, ChannelConfig, DELIVERY_LEASE, Delivery, DeliveryOutcome, DeliveryTarget,
+    AlertKind, Channel, ChannelConfig, DELIVERY_LEASE, Deliver, Delivery, DeliveryOutcome, DeliveryTarget,
     EmailTargets, Unsubscribe, retry_delay,
 };
 use corral_core::config::Config;
@@ -430,6 +430,14 @@ impl Sender {
                 status_code: Some(250),
             }
         }
+    }
+}
+
+/// The runner's seam (`corral_core::alerts::Deliver`): one attempt, now.
+#[async_trait::async_trait]
+impl Deliver for Sender {
+    async fn send(&self, delivery: &Delivery) -> DeliveryOutcome {
+        Sender::send(self, delivery).await
     }
 }
 

@@ -125,35 +125,35 @@ async fn metadata_addresses_and_names_are_refused_without_a_connection() {
 
 #[tokio::test]
 async fn redirects_are_checked_hop_by_hop() {
-    // the second server listens on another loopback address, which the
-    // policy does not allow: a redirect there must never reach it
-    let hidden = Sink::start_on("127.0.0.2", Answer::Status(200)).await;
-    let to_hidden = Sink::start(Answer::Redirect(hidden.url("/secret"))).await;
-    let client = client(AddressPolicy::public_only().allowing(loopback()));
-
-    let err = post(&client, &to_hidden.url("/hook")).await.unwrap_err();
-    assert!(matches!(err, OutboundError::Refused(_)), "{err:?}");
-    assert!(
-        err.to_string().starts_with("address 127.0.0.2 is loopback"),
-        "{err}"
-    );
-    assert_eq!(to_hidden.seen().len(), 1);
-    assert!(hidden.seen().is_empty(), "the redirect reached 127.0.0.2");
-
-    // IPv6 loopback and a name resolving to loopback are refused the same way
+    // the policy allows 127.0.0.2 only: the first hop listens there, the
+    // server a redirect points at listens on 127.0.0.1 and must never be reached
+    let allowed: IpAddr = "127.0.0.2".parse().unwrap();
+    let client = client(AddressPolicy::public_only().allowing(allowed));
+    let hidden = Sink::start(Answer::Status(200)).await;
     let port = hidden.addr.port();
-    for target in [
-        format!("http://[::1]:{port}/"),
-        format!("http://localhost:{port}/"),
+    for (target, refused) in [
+        (format!("http://127.0.0.1:{port}/secret"), "address 127.0.0.1 is loopback"),
+        (format!("http://[::1]:{port}/secret"), "address ::1 is loopback"),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}/secret"),
+            "address ::ffff:127.0.0.1 is loopback",
+        ),
+        (
+            format!("http://localhost:{port}/secret"),
+            "localhost resolves to 127.0.0.1",
+        ),
     ] {
-        let via = Sink::start(Answer::Redirect(target.clone())).await;
+        let via = Sink::start_on("127.0.0.2", Answer::Redirect(target.clone())).await;
         let err = post(&client, &via.url("/hook")).await.unwrap_err();
         assert!(matches!(err, OutboundError::Refused(_)), "{target}: {err:?}");
+        assert!(err.to_string().starts_with(refused), "{target}: {err}");
+        assert_eq!(via.seen().len(), 1, "the first hop was allowed");
     }
+    assert!(hidden.seen().is_empty(), "a redirect reached 127.0.0.1");
 
     // an allowed target is followed
-    let ok = Sink::start(Answer::Status(200)).await;
-    let to_ok = Sink::start(Answer::Redirect(ok.url("/landed"))).await;
+    let ok = Sink::start_on("127.0.0.2", Answer::Status(200)).await;
+    let to_ok = Sink::start_on("127.0.0.2", Answer::Redirect(ok.url("/landed"))).await;
     let reply = post(&client, &to_ok.url("/hook")).await.unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.url.path(), "/landed");
