@@ -369,7 +369,9 @@ mod tests {
             assert_eq!(parse_scope(&scope(what)), Some(what));
         }
         assert_eq!(scope(Unsubscribe::Issue(7)), "issue-7");
-        for bad in ["", "issue-", "issue-x", "issue--1", "issue-0", "issue-+3", "all"] {
+        for bad in [
+            "", "issue-", "issue-x", "issue--1", "issue-0", "issue-+3", "all",
+        ] {
             assert_eq!(parse_scope(bad), None, "{bad}");
         }
         assert_eq!(

@@ -295,9 +295,8 @@ impl Resolve for PolicyResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             policy.check_name(&host)?;
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.is_empty() {
                 return Err(format!("{host} has no address").into());
             }
@@ -496,7 +495,9 @@ impl Outbound {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, OutboundError> {
         let url = Url::parse(url).map_err(|e| OutboundError::InvalidUrl(e.to_string()))?;
-        self.policy.check_url(&url).map_err(OutboundError::Refused)?;
+        self.policy
+            .check_url(&url)
+            .map_err(OutboundError::Refused)?;
         let mut request = self.client.request(method, url).headers(headers);
         if let Some(body) = body {
             request = request.body(body);
@@ -689,7 +690,9 @@ mod tests {
         assert!(refused("http://0x7f.1/"));
         assert!(refused("http://[::1]/"));
         assert!(refused("http://[::ffff:7f00:1]/"));
-        assert!(refused("http://metadata.google.internal/computeMetadata/v1/"));
+        assert!(refused(
+            "http://metadata.google.internal/computeMetadata/v1/"
+        ));
         assert!(refused("http://METADATA.GOOGLE.INTERNAL./"));
         // names are judged once resolved (the client's resolver)
         assert!(!refused("http://localhost:9000/"));
@@ -698,17 +701,32 @@ mod tests {
         assert!(!refused("https://8.8.8.8/"));
 
         let open = AddressPolicy::allow_all();
-        assert!(open.check_url(&Url::parse("http://127.0.0.1/").unwrap()).is_ok());
+        assert!(
+            open.check_url(&Url::parse("http://127.0.0.1/").unwrap())
+                .is_ok()
+        );
         assert!(
             open.check_url(&Url::parse("http://metadata.google.internal/").unwrap())
                 .is_ok()
         );
 
         let one = AddressPolicy::public_only().allowing(ip("127.0.0.1"));
-        assert!(one.check_url(&Url::parse("http://127.0.0.1:1/").unwrap()).is_ok());
-        assert!(one.check_url(&Url::parse("http://[::ffff:127.0.0.1]/").unwrap()).is_ok());
-        assert!(one.check_url(&Url::parse("http://127.0.0.2/").unwrap()).is_err());
-        assert!(one.check_url(&Url::parse("http://[::1]/").unwrap()).is_err());
+        assert!(
+            one.check_url(&Url::parse("http://127.0.0.1:1/").unwrap())
+                .is_ok()
+        );
+        assert!(
+            one.check_url(&Url::parse("http://[::ffff:127.0.0.1]/").unwrap())
+                .is_ok()
+        );
+        assert!(
+            one.check_url(&Url::parse("http://127.0.0.2/").unwrap())
+                .is_err()
+        );
+        assert!(
+            one.check_url(&Url::parse("http://[::1]/").unwrap())
+                .is_err()
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ fn window_text(msg: &AlertMessage) -> Option<String> {
 pub fn facts(msg: &AlertMessage) -> Vec<(&'static str, String)> {
     let mut out = vec![(
         "Project",
-        format!("{} ({}/{})", msg.project_name, msg.org_slug, msg.project_slug),
+        format!(
+            "{} ({}/{})",
+            msg.project_name, msg.org_slug, msg.project_slug
+        ),
     )];
     if let Some(env) = &msg.environment {
         out.push(("Environment", env.clone()));
@@ -583,7 +586,10 @@ pub fn email(msg: &AlertMessage, footer: &MailFooter) -> MailBody {
     for (k, v) in &facts {
         text.push_str(&format!("{k}: {}\n", truncate(v, 2000)));
     }
-    text.push_str(&format!("\n{link_label}:\n{link}\n\n-- \n{}\n", footer.note));
+    text.push_str(&format!(
+        "\n{link_label}:\n{link}\n\n-- \n{}\n",
+        footer.note
+    ));
     for (label, url) in &footer.links {
         text.push_str(&format!("{label}: {url}\n"));
     }
@@ -717,7 +723,10 @@ pub(crate) mod tests {
         let v: Value = serde_json::from_slice(&webhook_json(&m)).unwrap();
         assert_eq!(v["version"], 1);
         assert_eq!(v["action"], "regression");
-        assert_eq!(v["url"], "https://corral.example/organizations/acme/issues/17/");
+        assert_eq!(
+            v["url"],
+            "https://corral.example/organizations/acme/issues/17/"
+        );
         assert_eq!(v["organization"]["slug"], "acme");
         assert_eq!(v["project"]["id"], 3);
         assert_eq!(v["project"]["slug"], "backend");
@@ -725,7 +734,10 @@ pub(crate) mod tests {
         assert_eq!(v["issue"]["times_seen"], 42);
         assert_eq!(v["issue"]["level"], "error");
         assert_eq!(v["issue"]["first_seen"], "2026-12-07T19:18:00Z");
-        assert_eq!(v["issue"]["top_frame"], "app/views.py in checkout at line 42");
+        assert_eq!(
+            v["issue"]["top_frame"],
+            "app/views.py in checkout at line 42"
+        );
         assert_eq!(v["rule"]["name"], "Page on-call");
         assert_eq!(v["event_id"], "00000000000000000000000000000abc");
         assert_eq!(v["environment"], "production");
@@ -762,8 +774,14 @@ pub(crate) mod tests {
         );
         let blocks = v["blocks"].as_array().unwrap();
         let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["header", "section", "section", "context", "actions"]);
-        assert_eq!(blocks[4]["elements"][0]["url"], m.issue.as_ref().unwrap().url);
+        assert_eq!(
+            types,
+            ["header", "section", "section", "context", "actions"]
+        );
+        assert_eq!(
+            blocks[4]["elements"][0]["url"],
+            m.issue.as_ref().unwrap().url
+        );
         let fields = blocks[2]["fields"].as_array().unwrap();
         assert!(fields.len() <= 10);
         assert!(fields.iter().any(|f| f["text"] == "*Seen*\n42 times"));
@@ -801,9 +819,7 @@ pub(crate) mod tests {
         let v = discord(&hostile(AlertKind::NewIssue));
         let embed = &v["embeds"][0];
         assert!(embed["title"].as_str().unwrap().chars().count() <= DISCORD_TITLE_MAX);
-        assert!(
-            embed["description"].as_str().unwrap().chars().count() <= DISCORD_DESCRIPTION_MAX
-        );
+        assert!(embed["description"].as_str().unwrap().chars().count() <= DISCORD_DESCRIPTION_MAX);
         let mut total = embed["title"].as_str().unwrap().chars().count()
             + embed["description"].as_str().unwrap().chars().count()
             + embed["footer"]["text"].as_str().unwrap().chars().count();
@@ -836,8 +852,9 @@ pub(crate) mod tests {
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(card["version"], "1.4");
         let body = card["body"].as_array().unwrap();
-        assert!(body.iter().any(|b| b["type"] == "TextBlock"
-            && b["text"] == "ZeroDivisionError: division by zero"));
+        assert!(body.iter().any(
+            |b| b["type"] == "TextBlock" && b["text"] == "ZeroDivisionError: division by zero"
+        ));
         let facts = body.iter().find(|b| b["type"] == "FactSet").unwrap();
         assert!(
             facts["facts"]
@@ -872,9 +889,7 @@ pub(crate) mod tests {
         assert_eq!(v["client"], "Corral");
 
         let v = pagerduty(&hostile(AlertKind::NewIssue), "k");
-        assert!(
-            v["payload"]["summary"].as_str().unwrap().chars().count() <= PAGERDUTY_SUMMARY_MAX
-        );
+        assert!(v["payload"]["summary"].as_str().unwrap().chars().count() <= PAGERDUTY_SUMMARY_MAX);
 
         let v = pagerduty(&message(AlertKind::Resolved), "R0UT1NGKEY");
         assert_eq!(

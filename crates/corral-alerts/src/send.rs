@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use corral_core::alerts::{
-    AlertKind, Channel, ChannelConfig, DELIVERY_LEASE, Deliver, Delivery, DeliveryOutcome, DeliveryTarget,
-    EmailTargets, Unsubscribe, retry_delay,
+    AlertKind, Channel, ChannelConfig, DELIVERY_LEASE, Deliver, Delivery, DeliveryOutcome,
+    DeliveryTarget, EmailTargets, Unsubscribe, retry_delay,
 };
 use corral_core::config::Config;
 use corral_core::model::UserId;

@@ -127,7 +127,10 @@ mod tests {
         let t = 1_767_225_600;
         let header = header_value(SECRET, t, body);
         assert!(header.starts_with(&format!("t={t},v1=")));
-        assert_eq!(verify(SECRET, &header, body, t + 10, DEFAULT_TOLERANCE), Ok(()));
+        assert_eq!(
+            verify(SECRET, &header, body, t + 10, DEFAULT_TOLERANCE),
+            Ok(())
+        );
         assert_eq!(
             verify(SECRET, &header, b"{\"version\":2}", t, DEFAULT_TOLERANCE),
             Err(VerifyError::Mismatch)

@@ -87,6 +87,7 @@ async fn every_channel_kind_reaches_its_sink() {
     let issue_url = format!("https://corral.example/organizations/acme/issues/{issue}/");
 
     let hook = sink.one("/webhook");
+    assert_eq!(hook.method, axum::http::Method::POST);
     assert_eq!(hook.header("content-type"), "application/json");
     let timestamp: i64 = hook.header("x-corral-timestamp").parse().unwrap();
     assert!((Utc::now().timestamp() - timestamp).abs() < 60);

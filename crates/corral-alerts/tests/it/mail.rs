@@ -15,7 +15,9 @@ use crate::common::{Env, SmtpServer};
 
 /// Long header lines are folded (a line break before white space): undone.
 fn unfold(mail: &str) -> String {
-    mail.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", "\t")
+    mail.replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", "\t")
 }
 
 fn mail_config(env: &mut Env, smtp: &str) {
@@ -36,7 +38,10 @@ async fn an_email_channel_mails_each_member_once_with_their_unsubscribe_link() {
         .create_team(env.org.id, "payments", "Payments")
         .await
         .unwrap();
-    store.add_project_team(env.project.id, team.id).await.unwrap();
+    store
+        .add_project_team(env.project.id, team.id)
+        .await
+        .unwrap();
     let ada = env.user("ada@example.com").await; // in the team
     let bob = env.user("bob@example.com").await; // in the team, alert mail off
     let cy = env.user("cy@example.com").await; // in the team, unsubscribed from the issue

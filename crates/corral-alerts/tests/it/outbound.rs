@@ -30,7 +30,10 @@ fn loopback() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
-async fn post(client: &Outbound, url: &str) -> Result<corral_alerts::outbound::Reply, OutboundError> {
+async fn post(
+    client: &Outbound,
+    url: &str,
+) -> Result<corral_alerts::outbound::Reply, OutboundError> {
     client.post_json(url, b"{}".to_vec(), &[]).await
 }
 
@@ -47,7 +50,10 @@ async fn a_loopback_server_is_refused_by_default_and_reached_when_allowed() {
         err.to_string(),
         "address 127.0.0.1 is loopback; set alerts.allow_private_addresses to allow it"
     );
-    assert!(sink.seen().is_empty(), "the refused request reached the sink");
+    assert!(
+        sink.seen().is_empty(),
+        "the refused request reached the sink"
+    );
 
     let reply = post(&client(AddressPolicy::allow_all()), &sink.url("/hook"))
         .await
@@ -83,7 +89,9 @@ async fn a_name_resolving_to_loopback_is_refused_after_resolution() {
     assert!(text.contains("alerts.allow_private_addresses"), "{text}");
     assert!(sink.seen().is_empty());
 
-    let reply = post(&client(AddressPolicy::allow_all()), &url).await.unwrap();
+    let reply = post(&client(AddressPolicy::allow_all()), &url)
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(sink.seen().len(), 1);
 }
@@ -104,9 +112,12 @@ async fn metadata_addresses_and_names_are_refused_without_a_connection() {
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Refused(_)), "{err:?}");
-    let err = post(&client, "http://metadata.google.internal/computeMetadata/v1/")
-        .await
-        .unwrap_err();
+    let err = post(
+        &client,
+        "http://metadata.google.internal/computeMetadata/v1/",
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .starts_with("metadata.google.internal is a cloud metadata service"),
@@ -132,8 +143,14 @@ async fn redirects_are_checked_hop_by_hop() {
     let hidden = Sink::start(Answer::Status(200)).await;
     let port = hidden.addr.port();
     for (target, refused) in [
-        (format!("http://127.0.0.1:{port}/secret"), "address 127.0.0.1 is loopback"),
-        (format!("http://[::1]:{port}/secret"), "address ::1 is loopback"),
+        (
+            format!("http://127.0.0.1:{port}/secret"),
+            "address 127.0.0.1 is loopback",
+        ),
+        (
+            format!("http://[::1]:{port}/secret"),
+            "address ::1 is loopback",
+        ),
         (
             format!("http://[::ffff:127.0.0.1]:{port}/secret"),
             "address ::ffff:127.0.0.1 is loopback",
@@ -145,7 +162,10 @@ async fn redirects_are_checked_hop_by_hop() {
     ] {
         let via = Sink::start_on("127.0.0.2", Answer::Redirect(target.clone())).await;
         let err = post(&client, &via.url("/hook")).await.unwrap_err();
-        assert!(matches!(err, OutboundError::Refused(_)), "{target}: {err:?}");
+        assert!(
+            matches!(err, OutboundError::Refused(_)),
+            "{target}: {err:?}"
+        );
         assert!(err.to_string().starts_with(refused), "{target}: {err}");
         assert_eq!(via.seen().len(), 1, "the first hop was allowed");
     }
