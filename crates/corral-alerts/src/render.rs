@@ -762,6 +762,39 @@ pub(crate) mod tests {
         assert_eq!(v["url"], rate.project_url);
     }
 
+    /// The keys of a JSON value, nested ones as `a.b`.
+    fn keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        if let Value::Object(map) = v {
+            for (k, child) in map {
+                let key = format!("{prefix}{k}");
+                keys(child, &format!("{key}."), out);
+                out.push(key);
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_shows_the_webhook_body_as_it_is() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme
+            .find("### The webhook body")
+            .expect("the README documents the webhook body")..];
+        let start = section.find("```json\n").unwrap() + "```json\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let documented: Value = serde_json::from_str(&section[start..end]).unwrap();
+        // it reads as the body, and has exactly the body's keys, in its order
+        let parsed: WebhookBody = serde_json::from_value(documented.clone()).unwrap();
+        assert_eq!(parsed.version, WEBHOOK_VERSION);
+        let (mut doc, mut real) = (Vec::new(), Vec::new());
+        keys(&documented, "", &mut doc);
+        keys(
+            &serde_json::to_value(webhook(&message(AlertKind::NewIssue))).unwrap(),
+            "",
+            &mut real,
+        );
+        assert_eq!(doc, real);
+    }
+
     #[test]
     fn slack_blocks_escape_and_fit() {
         let m = message(AlertKind::NewIssue);
