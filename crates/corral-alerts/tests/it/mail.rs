@@ -103,9 +103,9 @@ async fn an_email_channel_mails_each_member_once_with_their_unsubscribe_link() {
         }
     );
 
-    let to_ada = smtp.wait_for("ada@example.com", 1).await;
-    smtp.wait_for("eve@example.com", 1).await;
-    let to_ops = smtp.wait_for("ops@example.com", 1).await;
+    let to_ada = smtp.wait_for_mail("ada@example.com", 1).await;
+    smtp.wait_for_mail("eve@example.com", 1).await;
+    let to_ops = smtp.wait_for_mail("ops@example.com", 1).await;
     // let anything else arrive, then count
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -175,7 +175,7 @@ async fn workflow_mail_goes_to_one_user_with_the_issue_scope() {
         sender.send(&delivery).await,
         DeliveryOutcome::Sent { .. }
     ));
-    let mail = &smtp.wait_for("ada@example.com", 1).await[0];
+    let mail = &smtp.wait_for_mail("ada@example.com", 1).await[0];
     let token = env.store.unsubscribe_token(ada.id).await.unwrap();
     assert!(
         mail.contains(&format!(
