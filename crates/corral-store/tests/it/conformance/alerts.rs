@@ -165,6 +165,13 @@ pub async fn digest_records_triggers_and_activity(store: SharedStore) {
         .await
         .unwrap();
     digest_one(&store, event(f.project.id, "a", t + Duration::seconds(9))).await;
+    // an ignore that ends by its count escalates
+    store
+        .set_issue_status(dup_id, StatusChange::IgnoreCount(1))
+        .await
+        .unwrap();
+    digest_one(&store, event(f.project.id, "b", t + Duration::seconds(10))).await;
+    digest_one(&store, event(f.project.id, "b", t + Duration::seconds(11))).await;
 
     let triggers = store
         .claim_alert_triggers(Utc::now(), TRIGGER_LEASE, 100)
@@ -177,6 +184,7 @@ pub async fn digest_records_triggers_and_activity(store: SharedStore) {
             (issue, TriggerKind::NewIssue),
             (dup_id, TriggerKind::NewIssue),
             (issue, TriggerKind::Regression),
+            (dup_id, TriggerKind::Escalating),
         ]
     );
     assert_eq!(
@@ -198,7 +206,7 @@ pub async fn digest_records_triggers_and_activity(store: SharedStore) {
             .await
             .unwrap()
             .len(),
-        3
+        4
     );
     let kinds: Vec<ActivityKind> = store
         .list_activities(issue)
