@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::super::{CsrfForm, UiError};
 use super::{encode, visible_issue};
 use crate::access::Action;
+use crate::activity;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
@@ -89,7 +90,8 @@ pub(super) async fn status(
     let Some((change, notice)) = status_change(&form.action, &issue) else {
         return Err(UiError::BadRequest("unknown action".into()));
     };
-    state.store.set_issue_status(issue.id, change).await?;
+    state.store.set_issue_status(issue.id, change.clone()).await?;
+    activity::status_changed(&state.store, &issue, &change, signed.access.user.id).await?;
     Ok(back(&org, &issue, notice))
 }
 
@@ -110,7 +112,10 @@ pub(super) async fn assign(
         "unassigned"
     };
     match state.store.assign_issue(issue.id, assignee).await {
-        Ok(_) => Ok(back(&org, &issue, notice)),
+        Ok(_) => {
+            activity::assigned(&state.store, &issue, assignee, signed.access.user.id).await?;
+            Ok(back(&org, &issue, notice))
+        }
         // the same answer whoever it names: nothing about other organizations
         Err(StoreError::Invalid { .. }) => Err(UiError::BadRequest(
             "not a member and not a team of this organization".into(),
@@ -131,7 +136,11 @@ pub(super) async fn comment(
         .add_comment(issue.id, signed.access.user.id, &form.text)
         .await
     {
-        Ok(_) => Ok(back(&org, &issue, "commented")),
+        Ok(comment) => {
+            let actor = signed.access.user.id;
+            activity::commented(&state.store, issue.id, &comment.text, actor).await?;
+            Ok(back(&org, &issue, "commented"))
+        }
         Err(StoreError::Invalid { reason, .. }) => {
             Err(UiError::BadRequest(format!("comment: {reason}")))
         }
