@@ -61,6 +61,12 @@ pub trait Dialect:
     const FOR_UPDATE: &'static str;
     /// The same for a row that other writers may go on referencing.
     const FOR_NO_KEY_UPDATE: &'static str;
+    /// Appended to a `SELECT` of work to lease (alert triggers, deliveries):
+    /// rows another transaction holds are skipped, so concurrent runners take
+    /// different rows.
+    const SKIP_LOCKED: &'static str;
+    /// The value of event `e`'s `user` tag (NULL without one).
+    const EVENT_USER: &'static str;
     /// `LIKE` ignoring case.
     const ILIKE: &'static str;
     /// `(before, after)` a placeholder bound with [`Bind::param_ids`], for

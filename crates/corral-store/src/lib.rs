@@ -15,6 +15,7 @@
 //! Both run one conformance suite (`tests/it/conformance`).
 
 mod accounts;
+mod alerts;
 mod dialect;
 mod error;
 mod issues;

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use corral_core::alerts::*;
 use corral_core::model::*;
 use corral_core::*;
 use sqlx::migrate::Migrator;
@@ -247,4 +248,43 @@ store! {
     write take_dead_letter(id: i64) -> DeadLetter;
     read issue_daily_counts(issue_id: IssueId, from: DateTime<Utc>,
         to: DateTime<Utc>) -> Vec<CountBucket>;
+    write create_alert_channel(org_id: OrgId, name: &str, config: &ChannelConfig) -> Channel;
+    read list_alert_channels(org_id: OrgId) -> Vec<Channel>;
+    read alert_channel_by_id(id: ChannelId) -> Channel;
+    write update_alert_channel(id: ChannelId, name: &str, config: &ChannelConfig) -> Channel;
+    write delete_alert_channel(id: ChannelId) -> ();
+    write create_alert_rule(rule: &NewAlertRule) -> AlertRule;
+    read list_alert_rules(project_id: ProjectId) -> Vec<AlertRule>;
+    read active_alert_rules() -> Vec<AlertRule>;
+    read alert_rule_by_id(id: RuleId) -> AlertRule;
+    write update_alert_rule(id: RuleId, rule: &NewAlertRule) -> AlertRule;
+    write delete_alert_rule(id: RuleId) -> ();
+    write set_project_alerts_muted(project_id: ProjectId, muted: bool) -> ();
+    read project_alerts_muted(project_id: ProjectId) -> bool;
+    write claim_alert_triggers(now: DateTime<Utc>, lease: chrono::Duration,
+        limit: u32) -> Vec<AlertTrigger>;
+    write complete_alert_trigger(trigger_id: TriggerId, fires: &[AlertFire],
+        direct: &[NewDelivery], now: DateTime<Utc>) -> Option<Vec<bool>>;
+    write fire_alert(fire: &AlertFire, now: DateTime<Utc>) -> bool;
+    write queue_deliveries(deliveries: &[NewDelivery], now: DateTime<Utc>) -> Vec<Delivery>;
+    write claim_deliveries(now: DateTime<Utc>, lease: chrono::Duration,
+        limit: u32) -> Vec<Delivery>;
+    write finish_delivery(id: DeliveryId, outcome: &DeliveryOutcome,
+        now: DateTime<Utc>) -> Delivery;
+    read delivery_by_id(id: DeliveryId) -> Delivery;
+    read list_deliveries(filter: &DeliveryFilter) -> Vec<Delivery>;
+    read delivered_to_channel(issue_id: IssueId, channel_id: ChannelId) -> bool;
+    read issue_counts_since(project_id: ProjectId, since: DateTime<Utc>, cap: i64,
+        max_issues: u32) -> Vec<(IssueId, i64)>;
+    read issue_users_since(issue_id: IssueId, since: DateTime<Utc>, scan: i64) -> i64;
+    read project_events_since(project_id: ProjectId, since: DateTime<Utc>, cap: i64) -> i64;
+    write add_activity(activity: &NewActivity, now: DateTime<Utc>) -> Activity;
+    read list_activities(issue_id: IssueId) -> Vec<Activity>;
+    read notification_settings(user_id: UserId) -> NotificationSettings;
+    write set_notification_settings(user_id: UserId, settings: &NotificationSettings) -> ();
+    write unsubscribe_token(user_id: UserId) -> String;
+    read user_by_unsubscribe_token(token: &str) -> UserId;
+    write set_issue_subscription(issue_id: IssueId, user_id: UserId,
+        subscribed: Option<bool>) -> ();
+    read issue_subscriptions(issue_id: IssueId) -> Vec<(UserId, bool)>;
 }

@@ -121,6 +121,11 @@ where
                     "DELETE FROM user_reports WHERE project_id = $1 AND received_at < $2",
                     before,
                 ),
+                (
+                    "DELETE FROM alert_deliveries WHERE project_id = $1 AND created_at < $2 \
+                     AND status IN ('sent', 'dead')",
+                    before,
+                ),
             ] {
                 sqlx::query(sql)
                     .param(project)

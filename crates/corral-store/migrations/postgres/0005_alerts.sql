@@ -59,6 +59,8 @@ CREATE TABLE alert_deliveries (
     issue_id bigint,
     channel_id bigint REFERENCES alert_channels (id) ON DELETE SET NULL,
     user_id bigint REFERENCES users (id) ON DELETE SET NULL,
+    -- `channel:ID` or `user:ID`: kept when the channel or user is deleted.
+    target text NOT NULL,
     kind text NOT NULL,
     -- AlertMessage as JSON: what the message says, fixed when it was queued.
     message text NOT NULL,

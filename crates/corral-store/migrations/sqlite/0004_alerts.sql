@@ -59,6 +59,8 @@ CREATE TABLE alert_deliveries (
     issue_id INTEGER,
     channel_id INTEGER REFERENCES alert_channels (id) ON DELETE SET NULL,
     user_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    -- `channel:ID` or `user:ID`: kept when the channel or user is deleted.
+    target TEXT NOT NULL,
     kind TEXT NOT NULL,
     -- AlertMessage as JSON: what the message says, fixed when it was queued.
     message TEXT NOT NULL,

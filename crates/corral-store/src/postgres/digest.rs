@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use corral_core::model::{Issue, IssueId, ProjectId};
 use corral_core::{DigestInput, DigestOutcome, StoreResult};
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 use corral_core::digest::{self as plan, BatchEvent, Slot};
@@ -39,7 +39,12 @@ pub(super) async fn digest(
         }
         let mut tx = store.pool.begin().await.map_err(db)?;
         let result = match digest_in(&mut tx, batch, &events).await {
-            Ok(outcomes) => tx.commit().await.map(|()| outcomes),
+            Ok(outcomes) => {
+                match crate::alerts::record_decisions::<Postgres>(&mut tx, batch, &outcomes).await {
+                    Ok(()) => tx.commit().await.map(|()| outcomes),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         match result {

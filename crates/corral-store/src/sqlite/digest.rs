@@ -36,6 +36,9 @@ pub(super) async fn digest(
     let events = plan::unique_events(batch)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let outcomes = digest_in(&mut tx, batch, &events).await?;
+    crate::alerts::record_decisions::<Sqlite>(&mut tx, batch, &outcomes)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(outcomes)
 }
