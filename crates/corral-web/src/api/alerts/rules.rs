@@ -135,8 +135,12 @@ fn tagged<T: serde::de::DeserializeOwned>(
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
-            if !known.contains(&kind) {
+            let kind = item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if !known.contains(&kind.as_str()) {
                 let shown = item.get("type").map(|t| t.to_string());
                 return Err(invalid(format!(
                     "unknown {what} type {} (expected {})",

@@ -1,6 +1,7 @@
 //! The forms of the issue page: status (resolve, resolve in the next
 //! release, ignore for a while or for a number of events, unresolve),
-//! assignee and comments. Each form's CSRF token is checked first (by
+//! assignee, comments, and the user's subscription. Changes of the issue
+//! are recorded on its timeline ([`crate::activity`]). Each form's CSRF token is checked first (by
 //! [`CsrfForm`]), then that the user sees the issue (404) and may triage
 //! (403); then each redirects back to the issue with a notice.
 
@@ -29,6 +30,13 @@ pub(super) struct AssignForm {
     /// `user:ID`, `team:ID`, or empty to unassign.
     #[serde(default)]
     assignee: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SubscriptionForm {
+    /// `true`, `false`, or `default`.
+    #[serde(default)]
+    subscribed: String,
 }
 
 #[derive(Deserialize)]
@@ -146,4 +154,26 @@ pub(super) async fn comment(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The user's own mail about the issue: subscribe, unsubscribe, or back to
+/// the default (mail while they take part in it).
+pub(super) async fn subscribe(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((org, id)): Path<(String, String)>,
+    CsrfForm(form): CsrfForm<SubscriptionForm>,
+) -> Result<Response, UiError> {
+    let (org, issue) = triage(&state, &signed, &org, &id).await?;
+    let (choice, notice) = match form.subscribed.as_str() {
+        "true" => (Some(true), "subscribed"),
+        "false" => (Some(false), "unsubscribed"),
+        "default" => (None, "subscription_default"),
+        _ => return Err(UiError::BadRequest("unknown subscription".into())),
+    };
+    state
+        .store
+        .set_issue_subscription(issue.id, signed.access.user.id, choice)
+        .await?;
+    Ok(back(&org, &issue, notice))
 }
