@@ -1066,6 +1066,14 @@ pub enum Unsubscribe {
     Issue(IssueId),
 }
 
+/// What sends one delivery (the outbound client and mail, in crate
+/// `corral-alerts`): it answers how the attempt ended, and whether and when
+/// to try again ([`retry_delay`], the configured number of attempts).
+#[async_trait::async_trait]
+pub trait Deliver: Send + Sync + 'static {
+    async fn send(&self, delivery: &Delivery) -> DeliveryOutcome;
+}
+
 /// How long a trigger is leased to one runner before another may take it.
 pub const TRIGGER_LEASE: Duration = Duration::seconds(60);
 /// How long a delivery is leased to one sender (longer than its timeout).

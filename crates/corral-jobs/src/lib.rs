@@ -10,6 +10,7 @@
 //! - [`worker::run`]: the worker loop with retries and graceful shutdown;
 //!   [`DigestWorker`]: all of the digest, set up from the configuration.
 
+pub mod alerts;
 mod batch;
 mod enqueue;
 mod guard;
@@ -19,6 +20,7 @@ mod job;
 mod queue;
 pub mod worker;
 
+pub use alerts::AlertRunner;
 pub use batch::{BatchError, Batcher};
 pub use enqueue::Enqueuer;
 pub use handler::{

@@ -5,6 +5,7 @@
 //! PostgreSQL needs `DATABASE_URL` (a superuser URL); `cargo xtask test` sets it.
 
 pub mod accounts;
+pub mod alerts;
 pub mod digest;
 pub mod issues;
 pub mod items;
@@ -135,6 +136,14 @@ conformance! {
             purge_keeps_counters_consistent,
             ensure_partitions_ahead,
             purge_removes_old_items_and_expired_secrets,
+        },
+        alerts::{
+            channels_and_rules,
+            digest_records_triggers_and_activity,
+            triggers_complete_once_and_rules_fire_once_per_interval,
+            deliveries_are_leased_retried_and_dead_lettered,
+            window_counts_are_capped,
+            activity_and_mail_settings,
         },
         items::{
             attachments,
