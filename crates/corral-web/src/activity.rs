@@ -1,7 +1,7 @@
 //! The entries of an issue's timeline that people cause (status changes,
 //! assignments, comments), recorded by the API's and the UI's handlers
 //! alike; the digest records first seen, regressions and escalations
-//! itself. And who follows an issue (its workflow mail).
+//! itself. And whether someone gets an issue's workflow mail.
 //!
 //! An entry is recorded after its change succeeded, and only when the
 //! change changed something: resolving a resolved issue again adds no entry
@@ -120,13 +120,14 @@ pub async fn commented(
     record(store, issue_id, entry, actor).await
 }
 
-/// Whether someone gets the workflow mail of an issue.
+/// Whether someone gets the workflow mail of an issue (as the worker's
+/// alert runner decides it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subscription {
     /// Their own choice for the issue, if they made one.
     pub chosen: Option<bool>,
-    /// What holds: the choice, else whether they take part in the issue
-    /// (assigned to them, or they commented or acted on it).
+    /// What holds: the choice, else whether the issue is assigned to them
+    /// (or to a team of theirs).
     pub subscribed: bool,
 }
 
@@ -142,21 +143,15 @@ pub async fn subscription(
         .into_iter()
         .find(|(user, _)| *user == user_id)
         .map(|(_, subscribed)| subscribed);
-    let subscribed = match chosen {
-        Some(s) => s,
-        None => {
-            issue.assignee == Some(Assignee::User(user_id))
-                || store
-                    .list_activities(issue.id)
-                    .await?
-                    .iter()
-                    .any(|a| a.user_id == Some(user_id))
-                || store
-                    .list_comments(issue.id)
-                    .await?
-                    .iter()
-                    .any(|c| c.user_id == Some(user_id))
-        }
+    let subscribed = match (chosen, issue.assignee) {
+        (Some(s), _) => s,
+        (None, Some(Assignee::User(u))) => u == user_id,
+        (None, Some(Assignee::Team(t))) => store
+            .teams_of_user(user_id)
+            .await?
+            .iter()
+            .any(|team| team.id == t),
+        (None, None) => false,
     };
     Ok(Subscription { chosen, subscribed })
 }

@@ -26,7 +26,7 @@ pub struct SettingsShape {
     /// Mail about issues assigned to them.
     pub assigned: bool,
     /// Workflow mail (resolved, regressed, assigned) of the issues they
-    /// take part in or subscribed to.
+    /// subscribed to.
     pub workflow: bool,
 }
 
@@ -88,8 +88,8 @@ pub async fn update_settings(
 pub struct SubscriptionShape {
     /// Their choice: `true`, `false`, or `null` for none (the default).
     pub subscribed: Option<bool>,
-    /// What holds: their choice, else whether they take part in the issue
-    /// (assigned to them, or they commented or acted on it).
+    /// What holds: their choice, else whether the issue is assigned to them
+    /// (or to a team of theirs).
     pub is_subscribed: bool,
 }
 

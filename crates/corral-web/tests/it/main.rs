@@ -7,6 +7,7 @@
 mod common;
 
 mod api;
+mod api_alerts;
 mod api_access;
 mod api_issues;
 mod api_manage;

@@ -157,7 +157,7 @@ pub(super) async fn comment(
 }
 
 /// The user's own mail about the issue: subscribe, unsubscribe, or back to
-/// the default (mail while they take part in it).
+/// the default (mail while it is assigned to them).
 pub(super) async fn subscribe(
     State(state): State<AppState>,
     signed: SignedIn,

@@ -202,7 +202,7 @@ fn notice_text(key: &str, n: Option<u64>) -> Option<String> {
         }
         ("unsubscribed", _) => "Unsubscribed: you get no more mail about this issue.".into(),
         ("subscription_default", _) => {
-            "You get this issue's mail if you take part in it, as by default.".into()
+            "You get this issue's mail while it is assigned to you, as by default.".into()
         }
         ("none_selected", _) => "No issues were selected.".into(),
         _ => return None,

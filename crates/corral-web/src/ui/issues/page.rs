@@ -173,8 +173,8 @@ fn subscription_view(s: Subscription, workflow_off: bool) -> SubscriptionView {
         reason: match (s.chosen, s.subscribed) {
             (Some(true), _) => "you subscribed",
             (Some(false), _) => "you unsubscribed",
-            (None, true) => "you take part in it",
-            (None, false) => "you do not take part in it",
+            (None, true) => "it is assigned to you",
+            (None, false) => "you did not subscribe",
         },
         workflow_off,
     }
