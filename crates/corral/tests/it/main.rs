@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli_admin;
+mod cli_alerts;
 mod cli_script;
 mod common;
 mod dead_letter;
