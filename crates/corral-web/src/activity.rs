@@ -8,10 +8,10 @@
 //! and, since the store turns resolves and assignments into triggers for
 //! the alert runner, mails nobody twice.
 
+use chrono::{SecondsFormat, Utc};
 use corral_core::alerts::{ActivityKind, NewActivity};
 use corral_core::model::{Assignee, Issue, IssueStatus, UserId};
 use corral_core::{SharedStore, StatusChange, StoreResult};
-use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 /// What a status change of `before` records, if it changes anything.
@@ -54,7 +54,10 @@ pub fn status_entry(before: &Issue, change: &StatusChange) -> Option<(ActivityKi
 
 /// What assigning `before` to `assignee` records, if it changes anything
 /// (Sentry's data: `{"assignee": "7", "assigneeType": "user"}`).
-pub fn assignment_entry(before: &Issue, assignee: Option<Assignee>) -> Option<(ActivityKind, Value)> {
+pub fn assignment_entry(
+    before: &Issue,
+    assignee: Option<Assignee>,
+) -> Option<(ActivityKind, Value)> {
     if before.assignee == assignee {
         return None;
     }

@@ -174,7 +174,11 @@ pub async fn check_channel(
 
 /// A rule's spec as the domain checks it, with at least one channel, each
 /// of the organization. Repeated channels are sent to once.
-pub async fn check_rule(store: &SharedStore, org_id: OrgId, spec: &mut RuleSpec) -> StoreResult<()> {
+pub async fn check_rule(
+    store: &SharedStore,
+    org_id: OrgId,
+    spec: &mut RuleSpec,
+) -> StoreResult<()> {
     let mut seen = HashSet::new();
     spec.channels.retain(|c| seen.insert(*c));
     spec.validate().map_err(refused)?;

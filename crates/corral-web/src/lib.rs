@@ -4,8 +4,8 @@
 //! binary of the cluster shape.
 
 pub mod access;
-pub mod activity;
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod api;
 pub mod ingest;

@@ -94,9 +94,7 @@ impl AppState {
                 Duration::from_millis(config.auth.hash_wait_ms),
             ),
             backlog: Arc::new(AtomicU64::new(0)),
-            test_notification_wait_ms: AtomicU64::new(
-                TEST_NOTIFICATION_WAIT.as_millis() as u64,
-            ),
+            test_notification_wait_ms: AtomicU64::new(TEST_NOTIFICATION_WAIT.as_millis() as u64),
             keys: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(KEY_CACHE_TTL)

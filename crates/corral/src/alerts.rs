@@ -40,7 +40,11 @@ async fn project(store: &SharedStore, org: &str, slug: &str) -> anyhow::Result<P
 }
 
 /// A channel of the organization by name, or by id.
-fn channel_named<'a>(channels: &'a [Channel], org: &str, name: &str) -> anyhow::Result<&'a Channel> {
+fn channel_named<'a>(
+    channels: &'a [Channel],
+    org: &str,
+    name: &str,
+) -> anyhow::Result<&'a Channel> {
     channels
         .iter()
         .find(|c| c.name == name)
@@ -165,7 +169,11 @@ fn print_rule(r: &AlertRule, channels: &[Channel], json_out: bool) {
     }
 }
 
-pub async fn run(command: AlertsCommand, store: &SharedStore, json_out: bool) -> anyhow::Result<()> {
+pub async fn run(
+    command: AlertsCommand,
+    store: &SharedStore,
+    json_out: bool,
+) -> anyhow::Result<()> {
     match command {
         AlertsCommand::Channels(ChannelsCommand::List { org }) => {
             let org = organization(store, &org).await?;
@@ -391,7 +399,13 @@ mod tests {
                 minutes: 1
             }
         );
-        for bad in ["bogus", "frequency:5", "frequency:x:5", "users:1:2:3", "rate:1:1"] {
+        for bad in [
+            "bogus",
+            "frequency:5",
+            "frequency:x:5",
+            "users:1:2:3",
+            "rate:1:1",
+        ] {
             assert!(condition(bad).is_err(), "{bad}");
         }
         assert!(

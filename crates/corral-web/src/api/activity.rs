@@ -85,11 +85,14 @@ pub fn activity(a: &Activity, users: &HashMap<UserId, User>) -> ActivityShape {
         id: a.id.to_string(),
         kind: a.kind.as_str(),
         data: a.data.clone(),
-        user: a.user_id.and_then(|id| users.get(&id)).map(|u| ActivityUser {
-            id: u.id.to_string(),
-            name: person(u),
-            email: u.email.clone(),
-        }),
+        user: a
+            .user_id
+            .and_then(|id| users.get(&id))
+            .map(|u| ActivityUser {
+                id: u.id.to_string(),
+                name: person(u),
+                email: u.email.clone(),
+            }),
         date_created: a.created_at.into(),
     }
 }

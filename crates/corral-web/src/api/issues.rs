@@ -603,7 +603,14 @@ pub async fn update_issue(
     let change = check_update(&update)?;
     let assignee = assignee_of(&state, project.org_id, &update).await?;
     let actor = auth.user().id;
-    apply(&state, std::slice::from_ref(&issue), change, assignee, actor).await?;
+    apply(
+        &state,
+        std::slice::from_ref(&issue),
+        change,
+        assignee,
+        actor,
+    )
+    .await?;
     let issue = state.store.issue_by_id(issue.id).await?;
     Ok(Json(issue_shape(&state, &issue, &project, &at.base).await?))
 }

@@ -118,7 +118,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             alerts::channels::delete_channel
         ))
         .routes(routes!(alerts::channels::test_channel))
-        .routes(routes!(alerts::rules::list_rules, alerts::rules::create_rule))
+        .routes(routes!(
+            alerts::rules::list_rules,
+            alerts::rules::create_rule
+        ))
         .routes(routes!(
             alerts::rules::get_rule,
             alerts::rules::update_rule,

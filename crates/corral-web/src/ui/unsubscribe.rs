@@ -81,8 +81,7 @@ async fn resolve(
         Unsubscribe::Alerts => "alert mail of your teams' projects".to_string(),
         Unsubscribe::Assigned => "mail about issues assigned to you".to_string(),
         Unsubscribe::Workflow => {
-            "workflow mail (resolved, regressed) of the issues you subscribed to"
-                .to_string()
+            "workflow mail (resolved, regressed) of the issues you subscribed to".to_string()
         }
         Unsubscribe::Issue(id) => {
             let issue = match state.store.issue_by_id(id).await {

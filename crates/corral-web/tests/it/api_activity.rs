@@ -33,10 +33,22 @@ async fn changes_are_recorded_with_who(shape: Shape) {
     let path = format!("/api/0/issues/{issue}/");
     let before = kinds(&app, issue).await;
 
-    ok(&app.api_put(&path, app.token(), json!({"status": "resolved"})).await, 200);
+    ok(
+        &app.api_put(&path, app.token(), json!({"status": "resolved"}))
+            .await,
+        200,
+    );
     // resolving a resolved issue again changes nothing and records nothing
-    ok(&app.api_put(&path, app.token(), json!({"status": "resolved"})).await, 200);
-    ok(&app.api_put(&path, &dev_token, json!({"status": "unresolved"})).await, 200);
+    ok(
+        &app.api_put(&path, app.token(), json!({"status": "resolved"}))
+            .await,
+        200,
+    );
+    ok(
+        &app.api_put(&path, &dev_token, json!({"status": "unresolved"}))
+            .await,
+        200,
+    );
     ok(
         &app.api_put(
             &path,
@@ -47,11 +59,19 @@ async fn changes_are_recorded_with_who(shape: Shape) {
         200,
     );
     ok(
-        &app.api_put(&path, app.token(), json!({"assignedTo": format!("user:{}", dev.id)}))
+        &app.api_put(
+            &path,
+            app.token(),
+            json!({"assignedTo": format!("user:{}", dev.id)}),
+        )
+        .await,
+        200,
+    );
+    ok(
+        &app.api_put(&path, app.token(), json!({"assignedTo": null}))
             .await,
         200,
     );
-    ok(&app.api_put(&path, app.token(), json!({"assignedTo": null})).await, 200);
     let comment = app
         .api_post(
             &format!("/api/0/issues/{issue}/comments/"),
@@ -85,7 +105,11 @@ async fn changes_are_recorded_with_who(shape: Shape) {
         ],
         "{recorded:?}"
     );
-    assert!(kinds(&app, other).await.contains(&ActivityKind::SetResolvedInRelease));
+    assert!(
+        kinds(&app, other)
+            .await
+            .contains(&ActivityKind::SetResolvedInRelease)
+    );
 
     let reply = app
         .api_get(&format!("/api/0/issues/{issue}/activities/"), &dev_token)
@@ -141,7 +165,13 @@ async fn mail_settings_and_subscriptions(shape: Shape) {
         ok(&changed, 200),
         json!({"alerts": true, "assigned": true, "workflow": false})
     );
-    assert!(!app.store.notification_settings(dev.id).await.unwrap().workflow);
+    assert!(
+        !app.store
+            .notification_settings(dev.id)
+            .await
+            .unwrap()
+            .workflow
+    );
     // the owner's are their own
     assert_eq!(
         ok(&app.api_get(path, app.token()).await, 200)["workflow"],
@@ -167,19 +197,40 @@ async fn mail_settings_and_subscriptions(shape: Shape) {
         ok(&app.api_get(&sub, &token).await, 200),
         json!({"subscribed": null, "isSubscribed": true})
     );
-    let off = app.api_put(&sub, &token, json!({"subscribed": false})).await;
-    assert_eq!(ok(&off, 200), json!({"subscribed": false, "isSubscribed": false}));
+    let off = app
+        .api_put(&sub, &token, json!({"subscribed": false}))
+        .await;
+    assert_eq!(
+        ok(&off, 200),
+        json!({"subscribed": false, "isSubscribed": false})
+    );
     assert_eq!(
         app.store.issue_subscriptions(issue).await.unwrap(),
         vec![(dev.id, false)]
     );
     let on = app.api_put(&sub, &token, json!({"subscribed": true})).await;
-    assert_eq!(ok(&on, 200), json!({"subscribed": true, "isSubscribed": true}));
+    assert_eq!(
+        ok(&on, 200),
+        json!({"subscribed": true, "isSubscribed": true})
+    );
     let reset = app.api_put(&sub, &token, json!({"subscribed": null})).await;
-    assert_eq!(ok(&reset, 200), json!({"subscribed": null, "isSubscribed": true}));
-    assert!(app.store.issue_subscriptions(issue).await.unwrap().is_empty());
+    assert_eq!(
+        ok(&reset, 200),
+        json!({"subscribed": null, "isSubscribed": true})
+    );
+    assert!(
+        app.store
+            .issue_subscriptions(issue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let reply = app.api_put(&sub, &token, json!({})).await;
-    assert_eq!(reply.status, 400, "saying nothing is refused: {}", reply.body);
+    assert_eq!(
+        reply.status, 400,
+        "saying nothing is refused: {}",
+        reply.body
+    );
     // another organization's issue does not exist for them
     let (rival, _) = app.create_project(None, "rival").await;
     let (theirs, _) = app.seed_issue(rival.id, "theirs", &[]).await;
@@ -191,7 +242,16 @@ async fn mail_settings_and_subscriptions(shape: Shape) {
         )
         .await;
     assert_eq!(reply.status, 404, "{}", reply.body);
-    assert!(app.store.issue_subscriptions(theirs).await.unwrap().is_empty());
+    assert!(
+        app.store
+            .issue_subscriptions(theirs)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
-both_shapes!(changes_are_recorded_with_who, mail_settings_and_subscriptions);
+both_shapes!(
+    changes_are_recorded_with_who,
+    mail_settings_and_subscriptions
+);

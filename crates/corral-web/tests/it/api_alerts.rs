@@ -27,7 +27,10 @@ fn ok(reply: &Reply, status: u16) -> Value {
 /// A 400 whose detail names `field`.
 fn refused(reply: &Reply, field: &str) {
     assert_eq!(reply.status, 400, "want 400 naming {field}: {}", reply.body);
-    let detail = reply.json()["detail"].as_str().unwrap_or_default().to_string();
+    let detail = reply.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         detail.starts_with(&format!("invalid {field}")),
         "the detail names {field}: {detail}"
@@ -115,7 +118,10 @@ async fn channels_are_made_read_changed_and_deleted(shape: Shape) {
     let mut back = ok(&one, 200);
     back["config"]["url"] = json!("https://hooks.example.com/v2");
     let put = app.api_put(&one_path, token, back).await;
-    assert_eq!(ok(&put, 200)["config"]["url"], "https://hooks.example.com/v2");
+    assert_eq!(
+        ok(&put, 200)["config"]["url"],
+        "https://hooks.example.com/v2"
+    );
     let stored = app
         .store
         .alert_channel_by_id(hook_id.parse().unwrap())
@@ -136,7 +142,10 @@ async fn channels_are_made_read_changed_and_deleted(shape: Shape) {
             json!({"config": {"secret": "another-secret-of-length"}}),
         )
         .await;
-    assert_eq!(ok(&put, 200)["config"]["url"], "https://hooks.example.com/v2");
+    assert_eq!(
+        ok(&put, 200)["config"]["url"],
+        "https://hooks.example.com/v2"
+    );
     let stored = app
         .store
         .alert_channel_by_id(hook_id.parse().unwrap())
@@ -148,7 +157,11 @@ async fn channels_are_made_read_changed_and_deleted(shape: Shape) {
     );
     let slack_path = format!("{CHANNELS}{}/", slack_v["id"].as_str().unwrap());
     let put = app
-        .api_put(&slack_path, token, json!({"name": "Slack #ops", "config": slack_v["config"]}))
+        .api_put(
+            &slack_path,
+            token,
+            json!({"name": "Slack #ops", "config": slack_v["config"]}),
+        )
         .await;
     assert_eq!(ok(&put, 200)["name"], "Slack #ops");
     let stored = app
@@ -185,7 +198,9 @@ async fn channels_are_made_read_changed_and_deleted(shape: Shape) {
     assert_eq!(app.api_get(&one_path, token).await.status, 404);
     assert_eq!(app.api_delete(&one_path, token).await.status, 404);
     assert_eq!(
-        app.api_get(&format!("{CHANNELS}nonsense/"), token).await.status,
+        app.api_get(&format!("{CHANNELS}nonsense/"), token)
+            .await
+            .status,
         404
     );
 }
@@ -207,17 +222,22 @@ async fn channels_are_refused_with_the_field_named(shape: Shape) {
         "secret",
     );
     refused(
-        &post(json!({"name": "x", "kind": "webhook", "config": {"url": "https://x.example.com/"}})).await,
+        &post(json!({"name": "x", "kind": "webhook", "config": {"url": "https://x.example.com/"}}))
+            .await,
         "secret",
     );
     refused(
         &post(json!({"name": "x", "kind": "pagerduty", "config": {}})).await,
         "routingKey",
     );
-    refused(&post(json!({"name": "x", "kind": "carrier-pigeon"})).await, "kind");
+    refused(
+        &post(json!({"name": "x", "kind": "carrier-pigeon"})).await,
+        "kind",
+    );
     refused(&post(json!({"name": "x"})).await, "kind");
     refused(
-        &post(json!({"name": "  ", "kind": "slack", "config": {"url": "https://x.example.com/a"}})).await,
+        &post(json!({"name": "  ", "kind": "slack", "config": {"url": "https://x.example.com/a"}}))
+            .await,
         "name",
     );
     refused(
@@ -225,7 +245,8 @@ async fn channels_are_refused_with_the_field_named(shape: Shape) {
         "config",
     );
     refused(
-        &post(json!({"name": "x", "kind": "email", "config": {"addresses": ["not an address"]}})).await,
+        &post(json!({"name": "x", "kind": "email", "config": {"addresses": ["not an address"]}}))
+            .await,
         "config",
     );
     // recipients of another organization, or nobody's
@@ -304,11 +325,18 @@ async fn rules_are_made_read_changed_and_deleted(shape: Shape) {
     assert_eq!(created["enabled"], true);
     assert_eq!(created["actionIntervalMinutes"], 30, "the default interval");
     assert_eq!(created["channels"], json!([ops.clone()]));
-    assert_eq!(created["conditions"][1], json!({"type": "frequency", "count": 100, "minutes": 5}));
+    assert_eq!(
+        created["conditions"][1],
+        json!({"type": "frequency", "count": 100, "minutes": 5})
+    );
     assert_eq!(created["filters"].as_array().unwrap().len(), 5);
     assert_eq!(created["createdBy"], app.fixtures().owner.id.to_string());
     let id = created["id"].as_str().unwrap().to_string();
-    let stored = app.store.alert_rule_by_id(id.parse().unwrap()).await.unwrap();
+    let stored = app
+        .store
+        .alert_rule_by_id(id.parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(stored.spec.conditions.len(), 2);
     assert_eq!(stored.project_id, app.project().id);
 
@@ -371,29 +399,51 @@ async fn rules_are_refused_with_the_field_named(shape: Shape) {
     let ops = slack_channel(&app, "ops").await;
     let post = async |body: Value| app.api_post(RULES, token, body).await;
     let with = |patch: Value| {
-        let mut body = json!({"name": "r", "conditions": [{"type": "new_issue"}], "channels": [ops.clone()]});
+        let mut body =
+            json!({"name": "r", "conditions": [{"type": "new_issue"}], "channels": [ops.clone()]});
         for (k, v) in patch.as_object().unwrap() {
             body[k] = v.clone();
         }
         body
     };
-    refused(&post(with(json!({"conditions": [{"type": "bogus"}]}))).await, "conditions");
-    refused(&post(with(json!({"conditions": [{"kind": "new_issue"}]}))).await, "conditions");
+    refused(
+        &post(with(json!({"conditions": [{"type": "bogus"}]}))).await,
+        "conditions",
+    );
+    refused(
+        &post(with(json!({"conditions": [{"kind": "new_issue"}]}))).await,
+        "conditions",
+    );
     refused(&post(with(json!({"conditions": []}))).await, "conditions");
     refused(
-        &post(with(json!({"conditions": [{"type": "frequency", "count": 10, "minutes": 0}]}))).await,
+        &post(with(
+            json!({"conditions": [{"type": "frequency", "count": 10, "minutes": 0}]}),
+        ))
+        .await,
         "conditions",
     );
     refused(
-        &post(with(json!({"conditions": [{"type": "frequency", "count": "many", "minutes": 5}]}))).await,
+        &post(with(
+            json!({"conditions": [{"type": "frequency", "count": "many", "minutes": 5}]}),
+        ))
+        .await,
         "conditions",
     );
-    refused(&post(with(json!({"filters": [{"type": "mood", "value": "bad"}]}))).await, "filters");
     refused(
-        &post(with(json!({"filters": [{"type": "search", "query": "is:bogus"}]}))).await,
+        &post(with(json!({"filters": [{"type": "mood", "value": "bad"}]}))).await,
         "filters",
     );
-    refused(&post(with(json!({"actionIntervalMinutes": 0}))).await, "actionIntervalMinutes");
+    refused(
+        &post(with(
+            json!({"filters": [{"type": "search", "query": "is:bogus"}]}),
+        ))
+        .await,
+        "filters",
+    );
+    refused(
+        &post(with(json!({"actionIntervalMinutes": 0}))).await,
+        "actionIntervalMinutes",
+    );
     refused(&post(with(json!({"name": ""}))).await, "name");
     refused(&post(with(json!({"channels": []}))).await, "channels");
     refused(&post(with(json!({"channels": [987654]}))).await, "channels");
@@ -404,13 +454,14 @@ async fn rules_are_refused_with_the_field_named(shape: Shape) {
         .create_alert_channel(
             rival.org_id,
             "theirs",
-            &ChannelConfig::Slack {
-                url: SLACK.into(),
-            },
+            &ChannelConfig::Slack { url: SLACK.into() },
         )
         .await
         .unwrap();
-    refused(&post(with(json!({"channels": [theirs.id]}))).await, "channels");
+    refused(
+        &post(with(json!({"channels": [theirs.id]}))).await,
+        "channels",
+    );
     assert!(
         app.store
             .list_alert_rules(app.project().id)
@@ -423,11 +474,13 @@ async fn rules_are_refused_with_the_field_named(shape: Shape) {
     let made = ok(&post(with(json!({}))).await, 201);
     let path = format!("{RULES}{}/", made["id"].as_str().unwrap());
     refused(
-        &app.api_put(&path, token, json!({"channels": [theirs.id]})).await,
+        &app.api_put(&path, token, json!({"channels": [theirs.id]}))
+            .await,
         "channels",
     );
     refused(
-        &app.api_put(&path, token, json!({"conditions": [{"type": "sometimes"}]})).await,
+        &app.api_put(&path, token, json!({"conditions": [{"type": "sometimes"}]}))
+            .await,
         "conditions",
     );
     assert_eq!(ok(&app.api_get(&path, token).await, 200), made);
@@ -436,15 +489,34 @@ async fn rules_are_refused_with_the_field_named(shape: Shape) {
 async fn the_project_mute(shape: Shape) {
     let app = TestApp::start(shape).await;
     let path = "/api/0/projects/acme/backend/alerts/";
-    assert_eq!(ok(&app.api_get(path, app.token()).await, 200), json!({"muted": false}));
+    assert_eq!(
+        ok(&app.api_get(path, app.token()).await, 200),
+        json!({"muted": false})
+    );
     let muted = app.api_put(path, app.token(), json!({"muted": true})).await;
     assert_eq!(ok(&muted, 200), json!({"muted": true}));
-    assert!(app.store.project_alerts_muted(app.project().id).await.unwrap());
-    let reply = app.api_put(path, app.token(), json!({"muted": "yes"})).await;
+    assert!(
+        app.store
+            .project_alerts_muted(app.project().id)
+            .await
+            .unwrap()
+    );
+    let reply = app
+        .api_put(path, app.token(), json!({"muted": "yes"}))
+        .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert_eq!(ok(&app.api_get(path, app.token()).await, 200), json!({"muted": true}));
-    app.api_put(path, app.token(), json!({"muted": false})).await;
-    assert!(!app.store.project_alerts_muted(app.project().id).await.unwrap());
+    assert_eq!(
+        ok(&app.api_get(path, app.token()).await, 200),
+        json!({"muted": true})
+    );
+    app.api_put(path, app.token(), json!({"muted": false}))
+        .await;
+    assert!(
+        !app.store
+            .project_alerts_muted(app.project().id)
+            .await
+            .unwrap()
+    );
 }
 
 /// Without an alert runner (the web alone, as in a cluster whose workers
@@ -481,7 +553,9 @@ async fn test_notifications_wait_for_a_runner(shape: Shape) {
     assert!(stored.message.issue.is_none());
 
     // a rule's test goes to each of its channels, about the newest issue
-    let (issue, _) = app.seed_issue(app.project().id, "the newest issue", &[]).await;
+    let (issue, _) = app
+        .seed_issue(app.project().id, "the newest issue", &[])
+        .await;
     let other = slack_channel(&app, "other").await;
     let rule = ok(
         &app.api_post(
@@ -508,11 +582,19 @@ async fn test_notifications_wait_for_a_runner(shape: Shape) {
     }
 
     // the logs: the rule's, and the organization's with its filters
-    let log = ok(&app.api_get(&format!("{RULES}{rule_id}/deliveries/"), token).await, 200);
+    let log = ok(
+        &app.api_get(&format!("{RULES}{rule_id}/deliveries/"), token)
+            .await,
+        200,
+    );
     assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
     let all = "/api/0/organizations/acme/alert-deliveries/";
     let everything = ok(&app.api_get(all, token).await, 200);
-    assert_eq!(everything.as_array().unwrap().len(), 3, "newest first: {everything}");
+    assert_eq!(
+        everything.as_array().unwrap().len(),
+        3,
+        "newest first: {everything}"
+    );
     let ids: Vec<i64> = everything
         .as_array()
         .unwrap()
@@ -520,11 +602,20 @@ async fn test_notifications_wait_for_a_runner(shape: Shape) {
         .map(|d| d["id"].as_str().unwrap().parse().unwrap())
         .collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
-    let to_other = ok(&app.api_get(&format!("{all}?channel={other}"), token).await, 200);
+    let to_other = ok(
+        &app.api_get(&format!("{all}?channel={other}"), token).await,
+        200,
+    );
     assert_eq!(to_other.as_array().unwrap().len(), 1);
-    let pending = ok(&app.api_get(&format!("{all}?status=pending"), token).await, 200);
+    let pending = ok(
+        &app.api_get(&format!("{all}?status=pending"), token).await,
+        200,
+    );
     assert_eq!(pending.as_array().unwrap().len(), 3);
-    let dead = ok(&app.api_get(&format!("{all}?status=dead"), token).await, 200);
+    let dead = ok(
+        &app.api_get(&format!("{all}?status=dead"), token).await,
+        200,
+    );
     assert!(dead.as_array().unwrap().is_empty());
     let reply = app.api_get(&format!("{all}?status=lost"), token).await;
     assert_eq!(reply.status, 400, "{}", reply.body);

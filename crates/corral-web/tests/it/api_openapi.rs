@@ -49,7 +49,10 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/0/issues/{id}/comments/", &["get", "post"]),
     ("/api/0/issues/{id}/activities/", &["get"]),
     ("/api/0/issues/{id}/subscription/", &["get", "put"]),
-    ("/api/0/organizations/{org}/alert-channels/", &["get", "post"]),
+    (
+        "/api/0/organizations/{org}/alert-channels/",
+        &["get", "post"],
+    ),
     (
         "/api/0/organizations/{org}/alert-channels/{channel_id}/",
         &["get", "put", "delete"],
@@ -64,7 +67,10 @@ const CONTRACT: &[(&str, &[&str])] = &[
         "/api/0/projects/{org}/{project}/rules/{rule_id}/",
         &["get", "put", "delete"],
     ),
-    ("/api/0/projects/{org}/{project}/rules/{rule_id}/test/", &["post"]),
+    (
+        "/api/0/projects/{org}/{project}/rules/{rule_id}/test/",
+        &["post"],
+    ),
     (
         "/api/0/projects/{org}/{project}/rules/{rule_id}/deliveries/",
         &["get"],

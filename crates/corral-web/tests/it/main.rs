@@ -7,9 +7,9 @@
 mod common;
 
 mod api;
-mod api_alerts;
 mod api_access;
 mod api_activity;
+mod api_alerts;
 mod api_issues;
 mod api_manage;
 mod api_openapi;

@@ -405,7 +405,8 @@ impl World {
             .unwrap();
         let key_id = app.fixtures().key.id;
         // no alert runner here: test notifications answer at once, pending
-        app.state.set_test_notification_wait(std::time::Duration::ZERO);
+        app.state
+            .set_test_notification_wait(std::time::Duration::ZERO);
         let channel = alert_channel(&app, org_id, "ops").await;
         let rule = alert_rule(&app, backend, channel).await;
         let rival_channel = alert_channel(&app, rival.org_id, "rival-ops").await;

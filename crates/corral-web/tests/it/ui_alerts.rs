@@ -34,13 +34,20 @@ async fn channels(shape: Shape) {
     let list = b.get("/settings/acme/alert-channels/").await;
     assert_eq!(list.status, 200);
     assert!(list.body.contains("No channels yet."), "{}", list.body);
-    assert!(list.body.contains(r#"aria-current="page">Alert channels</a>"#));
+    assert!(
+        list.body
+            .contains(r#"aria-current="page">Alert channels</a>"#)
+    );
 
-    let form = b.get("/settings/acme/alert-channels/new?kind=webhook").await;
+    let form = b
+        .get("/settings/acme/alert-channels/new?kind=webhook")
+        .await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains(r#"name="secret""#), "{}", form.body);
     assert_eq!(
-        b.get("/settings/acme/alert-channels/new?kind=fax").await.status,
+        b.get("/settings/acme/alert-channels/new?kind=fax")
+            .await
+            .status,
         400
     );
 
@@ -97,20 +104,28 @@ async fn channels(shape: Shape) {
     );
     // refusals name the field and change nothing
     for (url, secret, says) in [
-        ("ftp://x.example.com/", "••••6789", "URL: must be http or https."),
-        ("https://x.example.com/", "short", "Secret: must be 16 to 256 characters."),
+        (
+            "ftp://x.example.com/",
+            "••••6789",
+            "URL: must be http or https.",
+        ),
+        (
+            "https://x.example.com/",
+            "short",
+            "Secret: must be 16 to 256 characters.",
+        ),
     ] {
         let reply = b
-            .submit(
-                &path,
-                &[("name", "Ops"), ("url", url), ("secret", secret)],
-            )
+            .submit(&path, &[("name", "Ops"), ("url", url), ("secret", secret)])
             .await;
         assert_eq!(reply.status, 422, "{url}");
         assert!(reply.body.contains(says), "{says}: {}", reply.body);
         assert!(!reply.body.contains(SECRET));
     }
-    assert_eq!(app.store.alert_channel_by_id(channel.id).await.unwrap(), stored);
+    assert_eq!(
+        app.store.alert_channel_by_id(channel.id).await.unwrap(),
+        stored
+    );
 
     // a test notification: queued, and pending without a runner
     let reply = b.submit(&format!("{path}test"), &[]).await;
@@ -156,8 +171,14 @@ async fn channels(shape: Shape) {
     // an email channel with people and teams of the organization
     let dev = member_of_acme(&app, "dev@acme.test", Role::Member).await;
     let team = app.store.create_team(org, "core", "Core").await.unwrap();
-    let form = b.get("/settings/acme/alert-channels/new?kind=email").await.body;
-    assert!(form.contains(&format!(r#"name="user" value="{}""#, dev.id)), "{form}");
+    let form = b
+        .get("/settings/acme/alert-channels/new?kind=email")
+        .await
+        .body;
+    assert!(
+        form.contains(&format!(r#"name="user" value="{}""#, dev.id)),
+        "{form}"
+    );
     assert!(form.contains(&format!(r#"name="team" value="{}""#, team.id)));
     let dev_id = dev.id.to_string();
     let team_id = team.id.to_string();
@@ -202,7 +223,11 @@ async fn channels(shape: Shape) {
     let reply = b
         .submit(
             "/settings/acme/alert-channels/",
-            &[("kind", "email"), ("name", "Bad"), ("user", &outsider.id.to_string())],
+            &[
+                ("kind", "email"),
+                ("name", "Bad"),
+                ("user", &outsider.id.to_string()),
+            ],
         )
         .await;
     assert_eq!(reply.status, 422);
@@ -212,21 +237,38 @@ async fn channels(shape: Shape) {
     let m = browser_for(&app, dev.id).await;
     let seen = m.get(&path).await;
     assert_eq!(seen.status, 200);
-    assert!(!seen.body.contains(SECRET) && seen.body.contains("Admins and owners change channels."));
-    assert!(!seen.body.contains(&format!("{path}delete")), "no delete form");
+    assert!(
+        !seen.body.contains(SECRET) && seen.body.contains("Admins and owners change channels.")
+    );
+    assert!(
+        !seen.body.contains(&format!("{path}delete")),
+        "no delete form"
+    );
     assert_eq!(
-        m.get("/settings/acme/alert-channels/new?kind=slack").await.status,
+        m.get("/settings/acme/alert-channels/new?kind=slack")
+            .await
+            .status,
         403
     );
-    assert_eq!(m.submit(&format!("{path}delete"), &[("confirm", "yes")]).await.status, 403);
+    assert_eq!(
+        m.submit(&format!("{path}delete"), &[("confirm", "yes")])
+            .await
+            .status,
+        403
+    );
 
     // deleting asks first
     let reply = b.submit(&format!("{path}delete"), &[]).await;
     assert_eq!(reply.status, 422);
     assert!(reply.body.contains("Tick the box"));
     assert!(app.store.alert_channel_by_id(channel.id).await.is_ok());
-    let reply = b.submit(&format!("{path}delete"), &[("confirm", "yes")]).await;
-    redirected_to(&reply, "/settings/acme/alert-channels/?notice=channel_deleted");
+    let reply = b
+        .submit(&format!("{path}delete"), &[("confirm", "yes")])
+        .await;
+    redirected_to(
+        &reply,
+        "/settings/acme/alert-channels/?notice=channel_deleted",
+    );
     assert!(app.store.alert_channel_by_id(channel.id).await.is_err());
 }
 
@@ -238,7 +280,10 @@ async fn rules(shape: Shape) {
     let org = app.fixtures().org.id;
     let page = b.get("/settings/acme/projects/backend/alerts/").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("add one to the organization"), "no channel yet");
+    assert!(
+        page.body.contains("add one to the organization"),
+        "no channel yet"
+    );
     let ops = app
         .store
         .create_alert_channel(
@@ -252,7 +297,11 @@ async fn rules(shape: Shape) {
         .unwrap();
     let form = b.get("/settings/acme/projects/backend/alerts/new").await;
     assert_eq!(form.status, 200);
-    assert!(form.body.contains(r#"name="new_issue" value="on" checked"#), "{}", form.body);
+    assert!(
+        form.body.contains(r#"name="new_issue" value="on" checked"#),
+        "{}",
+        form.body
+    );
     assert!(form.body.contains(r#"name="interval" value="30""#));
     let ops_id = ops.id.to_string();
     let reply = b
@@ -314,21 +363,37 @@ async fn rules(shape: Shape) {
         assert!(listed.contains(text), "{text}: {listed}");
     }
     let html = b.get(&rule_page).await.body;
-    assert!(html.contains(r#"name="frequency_count" value="100""#), "{html}");
+    assert!(
+        html.contains(r#"name="frequency_count" value="100""#),
+        "{html}"
+    );
     assert!(html.contains(&format!(r#"<option value="{}" selected>"#, ops.id)));
     assert!(html.contains("Delivery log") && html.contains("Nothing was sent yet."));
 
     // refused inputs name their part and change nothing
     let path = format!("/settings/acme/projects/backend/alerts/{}/", rule.id);
     for (fields, says) in [
-        (vec![("name", "x"), ("channel", ops_id.as_str())], "Conditions:"),
+        (
+            vec![("name", "x"), ("channel", ops_id.as_str())],
+            "Conditions:",
+        ),
         (vec![("name", "x"), ("new_issue", "on")], "Channels:"),
         (
-            vec![("name", "x"), ("new_issue", "on"), ("channel", &ops_id), ("search", "is:bogus")],
+            vec![
+                ("name", "x"),
+                ("new_issue", "on"),
+                ("channel", &ops_id),
+                ("search", "is:bogus"),
+            ],
             "Filters:",
         ),
         (
-            vec![("name", "x"), ("new_issue", "on"), ("channel", &ops_id), ("interval", "0")],
+            vec![
+                ("name", "x"),
+                ("new_issue", "on"),
+                ("channel", &ops_id),
+                ("interval", "0"),
+            ],
             "Interval:",
         ),
         (
@@ -346,7 +411,12 @@ async fn rules(shape: Shape) {
     let reply = b
         .submit(
             &path,
-            &[("name", "Hot issues"), ("regression", "on"), ("channel", &ops_id), ("interval", "30")],
+            &[
+                ("name", "Hot issues"),
+                ("regression", "on"),
+                ("channel", &ops_id),
+                ("interval", "30"),
+            ],
         )
         .await;
     redirected_to(&reply, &path);
@@ -359,21 +429,46 @@ async fn rules(shape: Shape) {
     let reply = b.submit(&format!("{path}test"), &[]).await;
     let to = redirected_to(&reply, &format!("{path}?test="));
     let html = b.get(&to).await.body;
-    assert!(html.contains("not running") && html.contains(">queued<"), "{html}");
+    assert!(
+        html.contains("not running") && html.contains(">queued<"),
+        "{html}"
+    );
     let html = b.get(&path).await.body;
-    assert!(html.contains(r#"class="delivery outcome-queued""#), "{html}");
+    assert!(
+        html.contains(r#"class="delivery outcome-queued""#),
+        "{html}"
+    );
 
     // the mute
     let reply = b
-        .submit("/settings/acme/projects/backend/alerts/mute", &[("muted", "true")])
+        .submit(
+            "/settings/acme/projects/backend/alerts/mute",
+            &[("muted", "true")],
+        )
         .await;
-    redirected_to(&reply, "/settings/acme/projects/backend/alerts/?notice=alerts_muted");
-    assert!(app.store.project_alerts_muted(app.project().id).await.unwrap());
+    redirected_to(
+        &reply,
+        "/settings/acme/projects/backend/alerts/?notice=alerts_muted",
+    );
+    assert!(
+        app.store
+            .project_alerts_muted(app.project().id)
+            .await
+            .unwrap()
+    );
     let html = b.get("/settings/acme/projects/backend/alerts/").await.body;
     assert!(html.contains("Unmute the alerts"), "{html}");
-    b.submit("/settings/acme/projects/backend/alerts/mute", &[("muted", "false")])
-        .await;
-    assert!(!app.store.project_alerts_muted(app.project().id).await.unwrap());
+    b.submit(
+        "/settings/acme/projects/backend/alerts/mute",
+        &[("muted", "false")],
+    )
+    .await;
+    assert!(
+        !app.store
+            .project_alerts_muted(app.project().id)
+            .await
+            .unwrap()
+    );
 
     // members read the rules, and change nothing
     let dev = member_of_acme(&app, "dev@acme.test", Role::Member).await;
@@ -381,18 +476,31 @@ async fn rules(shape: Shape) {
     let html = m.get(&path).await;
     assert_eq!(html.status, 200);
     assert!(html.body.contains("Admins and owners change rules."));
-    assert_eq!(m.get("/settings/acme/projects/backend/alerts/new").await.status, 403);
     assert_eq!(
-        m.submit("/settings/acme/projects/backend/alerts/mute", &[("muted", "true")])
+        m.get("/settings/acme/projects/backend/alerts/new")
             .await
             .status,
+        403
+    );
+    assert_eq!(
+        m.submit(
+            "/settings/acme/projects/backend/alerts/mute",
+            &[("muted", "true")]
+        )
+        .await
+        .status,
         403
     );
 
     // deleting asks first
     assert_eq!(b.submit(&format!("{path}delete"), &[]).await.status, 422);
-    let reply = b.submit(&format!("{path}delete"), &[("confirm", "yes")]).await;
-    redirected_to(&reply, "/settings/acme/projects/backend/alerts/?notice=rule_deleted");
+    let reply = b
+        .submit(&format!("{path}delete"), &[("confirm", "yes")])
+        .await;
+    redirected_to(
+        &reply,
+        "/settings/acme/projects/backend/alerts/?notice=rule_deleted",
+    );
     assert!(app.store.alert_rule_by_id(rule.id).await.is_err());
 }
 
@@ -404,12 +512,17 @@ async fn the_issue_timeline_and_subscription(shape: Shape) {
     let base = format!("/organizations/acme/issues/{issue}/");
     let before = app.store.list_activities(issue).await.unwrap().len();
 
-    b.submit(&format!("{base}status"), &[("action", "resolve")]).await;
-    b.submit(&format!("{base}status"), &[("action", "resolve")]).await;
-    b.submit(&format!("{base}status"), &[("action", "ignore_100")]).await;
+    b.submit(&format!("{base}status"), &[("action", "resolve")])
+        .await;
+    b.submit(&format!("{base}status"), &[("action", "resolve")])
+        .await;
+    b.submit(&format!("{base}status"), &[("action", "ignore_100")])
+        .await;
     let owner = format!("user:{}", app.fixtures().owner.id);
-    b.submit(&format!("{base}assign"), &[("assignee", &owner)]).await;
-    b.submit(&format!("{base}comments"), &[("text", "looking <now>")]).await;
+    b.submit(&format!("{base}assign"), &[("assignee", &owner)])
+        .await;
+    b.submit(&format!("{base}comments"), &[("text", "looking <now>")])
+        .await;
     // the list's bulk action records too
     let reply = b
         .submit(
@@ -431,7 +544,11 @@ async fn the_issue_timeline_and_subscription(shape: Shape) {
             ActivityKind::SetUnresolved,
         ]
     );
-    assert!(activities[before..].iter().all(|a| a.user_id == Some(dev.id)));
+    assert!(
+        activities[before..]
+            .iter()
+            .all(|a| a.user_id == Some(dev.id))
+    );
 
     let html = b.get(&base).await.body;
     for text in [
@@ -452,7 +569,9 @@ async fn the_issue_timeline_and_subscription(shape: Shape) {
 
     // the subscription: none by default, then on, off and back
     assert!(html.contains(r#"name="subscribed" value="true""#), "{html}");
-    let reply = b.submit(&format!("{base}subscription"), &[("subscribed", "true")]).await;
+    let reply = b
+        .submit(&format!("{base}subscription"), &[("subscribed", "true")])
+        .await;
     assert_eq!(
         reply.header("location"),
         Some(format!("{base}?notice=subscribed").as_str())
@@ -462,14 +581,25 @@ async fn the_issue_timeline_and_subscription(shape: Shape) {
         vec![(dev.id, true)]
     );
     let html = b.get(&base).await.body;
-    assert!(html.contains(r#"name="subscribed" value="false""#), "{html}");
-    b.submit(&format!("{base}subscription"), &[("subscribed", "false")]).await;
+    assert!(
+        html.contains(r#"name="subscribed" value="false""#),
+        "{html}"
+    );
+    b.submit(&format!("{base}subscription"), &[("subscribed", "false")])
+        .await;
     assert_eq!(
         app.store.issue_subscriptions(issue).await.unwrap(),
         vec![(dev.id, false)]
     );
-    b.submit(&format!("{base}subscription"), &[("subscribed", "default")]).await;
-    assert!(app.store.issue_subscriptions(issue).await.unwrap().is_empty());
+    b.submit(&format!("{base}subscription"), &[("subscribed", "default")])
+        .await;
+    assert!(
+        app.store
+            .issue_subscriptions(issue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         b.submit(&format!("{base}subscription"), &[("subscribed", "maybe")])
             .await
@@ -481,14 +611,23 @@ async fn the_issue_timeline_and_subscription(shape: Shape) {
         .post_form(&format!("{base}subscription"), &[("subscribed", "true")])
         .await;
     assert_eq!(reply.status, 403);
-    assert!(app.store.issue_subscriptions(issue).await.unwrap().is_empty());
+    assert!(
+        app.store
+            .issue_subscriptions(issue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn account_notifications(shape: Shape) {
     let app = TestApp::start(shape).await;
     let b = owner(&app).await;
     let html = b.get("/settings/account/").await.body;
-    assert!(html.contains(r#"name="alerts" value="on" checked"#), "{html}");
+    assert!(
+        html.contains(r#"name="alerts" value="on" checked"#),
+        "{html}"
+    );
     let reply = b
         .submit("/settings/account/notifications", &[("assigned", "on")])
         .await;
@@ -525,9 +664,16 @@ async fn unsubscribe_links(shape: Shape) {
     let path = format!("/unsubscribe/{token}/alerts");
     let page = send(client.get(app.url(&path))).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Stop sending alert mail of your teams"), "{}", page.body);
+    assert!(
+        page.body.contains("Stop sending alert mail of your teams"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("owner@acme.test"));
-    assert!(page.body.contains(&format!(r#"<form method="post" action="{path}""#)));
+    assert!(
+        page.body
+            .contains(&format!(r#"<form method="post" action="{path}""#))
+    );
     assert!(settings().await.alerts);
 
     // the button: a POST without a session

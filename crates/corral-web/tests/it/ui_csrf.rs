@@ -317,7 +317,13 @@ async fn every_state_changing_route_refuses_forged_requests(shape: Shape) {
     assert_eq!(channels[0].name, "ops");
     assert!(store.alert_rule_by_id(world.rule).await.is_ok());
     assert!(!store.project_alerts_muted(f.project.id).await.unwrap());
-    assert!(store.notification_settings(world.member).await.unwrap().alerts);
+    assert!(
+        store
+            .notification_settings(world.member)
+            .await
+            .unwrap()
+            .alerts
+    );
     let queued = store
         .list_deliveries(&corral_core::alerts::DeliveryFilter {
             org_id: Some(f.org.id),
@@ -326,7 +332,10 @@ async fn every_state_changing_route_refuses_forged_requests(shape: Shape) {
         })
         .await
         .unwrap();
-    assert!(queued.is_empty(), "no test notification was sent: {queued:?}");
+    assert!(
+        queued.is_empty(),
+        "no test notification was sent: {queued:?}"
+    );
 }
 
 embedded_only!(every_state_changing_route_refuses_forged_requests);

@@ -396,7 +396,10 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("invalid conditions: unknown condition type \"bogus\""), "{text}");
+        assert!(
+            text.starts_with("invalid conditions: unknown condition type \"bogus\""),
+            "{text}"
+        );
         let err = tagged::<Condition>(
             vec![json!({"type": "frequency", "count": "many"})],
             "conditions",

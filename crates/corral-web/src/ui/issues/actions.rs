@@ -98,7 +98,10 @@ pub(super) async fn status(
     let Some((change, notice)) = status_change(&form.action, &issue) else {
         return Err(UiError::BadRequest("unknown action".into()));
     };
-    state.store.set_issue_status(issue.id, change.clone()).await?;
+    state
+        .store
+        .set_issue_status(issue.id, change.clone())
+        .await?;
     activity::status_changed(&state.store, &issue, &change, signed.access.user.id).await?;
     Ok(back(&org, &issue, notice))
 }

@@ -8,9 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use corral_core::model::{
-    Issue, IssueStatus, Project, StoredEvent, TagKeyCounts, format_short_id,
-};
+use corral_core::model::{Issue, IssueStatus, Project, StoredEvent, TagKeyCounts, format_short_id};
 use corral_core::{EventCursor, StoreError};
 use serde::Deserialize;
 use uuid::Uuid;

@@ -152,7 +152,13 @@ mod tests {
 
     use super::*;
 
-    fn activity(id: i64, kind: ActivityKind, user: Option<i64>, data: Value, at: DateTime<Utc>) -> Activity {
+    fn activity(
+        id: i64,
+        kind: ActivityKind,
+        user: Option<i64>,
+        data: Value,
+        at: DateTime<Utc>,
+    ) -> Activity {
         Activity {
             id,
             issue_id: 1,
@@ -196,10 +202,28 @@ mod tests {
         people.users.insert(7, "Ann".into());
         people.team_slugs.insert(3, "core".into());
         let activities = vec![
-            activity(1, ActivityKind::Assigned, Some(7), json!({"assignee": "3", "assigneeType": "team"}), t(30)),
-            activity(2, ActivityKind::Note, Some(7), json!({"text": "dup"}), t(20)),
+            activity(
+                1,
+                ActivityKind::Assigned,
+                Some(7),
+                json!({"assignee": "3", "assigneeType": "team"}),
+                t(30),
+            ),
+            activity(
+                2,
+                ActivityKind::Note,
+                Some(7),
+                json!({"text": "dup"}),
+                t(20),
+            ),
             activity(3, ActivityKind::SetResolved, Some(99), json!({}), t(10)),
-            activity(4, ActivityKind::SetIgnored, Some(7), json!({"ignoreCount": 100}), t(5)),
+            activity(
+                4,
+                ActivityKind::SetIgnored,
+                Some(7),
+                json!({"ignoreCount": 100}),
+                t(5),
+            ),
         ];
         let comments = vec![Comment {
             id: 1,
@@ -215,7 +239,13 @@ mod tests {
         let kinds: Vec<&str> = lines.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
-            ["first_seen", "assigned", "note", "set_resolved", "set_ignored"],
+            [
+                "first_seen",
+                "assigned",
+                "note",
+                "set_resolved",
+                "set_ignored"
+            ],
             "the note activity gives way to the comment"
         );
         assert_eq!(lines[0].who, "Corral");

@@ -246,11 +246,14 @@ impl RuleForm {
 
     /// The rule the form gives, keeping what the form cannot show of
     /// `current`.
-    fn rule(&self, project: &Project, current: Option<&AlertRule>) -> Result<NewAlertRule, StoreError> {
+    fn rule(
+        &self,
+        project: &Project,
+        current: Option<&AlertRule>,
+    ) -> Result<NewAlertRule, StoreError> {
         let name = check_name(&self.name)?;
-        let (extra_conditions, extra_filters) = current
-            .map(|r| extras(&r.spec))
-            .unwrap_or_default();
+        let (extra_conditions, extra_filters) =
+            current.map(|r| extras(&r.spec)).unwrap_or_default();
         let mut conditions = self.conditions()?;
         conditions.extend(extra_conditions);
         let mut filters = self.filters()?;
@@ -640,7 +643,17 @@ async fn page(
     let form = FormView::of(&rule, &channel_choices(&state, org.id).await?);
     let test = (!q.test.is_empty()).then_some(q.test.as_str());
     let notice = Notice::from_code(&q.notice);
-    show_rule(&state, &signed, &org, &project, Some(&rule), form, notice, test).await
+    show_rule(
+        &state,
+        &signed,
+        &org,
+        &project,
+        Some(&rule),
+        form,
+        notice,
+        test,
+    )
+    .await
 }
 
 /// A refusal as the notice the form shows.
@@ -679,9 +692,19 @@ async fn create(
         Ok(rule) => done(&rule_path(&project, rule.id), "rule_created"),
         Err(e) => {
             let notice = refused(e)?;
-            let view = FormView::from_form(&form, &channel_choices(&state, org.id).await?, Vec::new());
-            let page =
-                show_rule(&state, &signed, &org, &project, None, view, Some(notice), None).await;
+            let view =
+                FormView::from_form(&form, &channel_choices(&state, org.id).await?, Vec::new());
+            let page = show_rule(
+                &state,
+                &signed,
+                &org,
+                &project,
+                None,
+                view,
+                Some(notice),
+                None,
+            )
+            .await;
             with_status(page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
@@ -747,9 +770,17 @@ async fn delete(
     if form.confirm != "yes" {
         let view = FormView::of(&rule, &channel_choices(&state, org.id).await?);
         let notice = Notice::error("Tick the box to confirm the deletion.");
-        let page =
-            show_rule(&state, &signed, &org, &project, Some(&rule), view, Some(notice), None)
-                .await;
+        let page = show_rule(
+            &state,
+            &signed,
+            &org,
+            &project,
+            Some(&rule),
+            view,
+            Some(notice),
+            None,
+        )
+        .await;
         return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     state
@@ -776,9 +807,17 @@ async fn test(
         Err(e) => {
             let notice = refused(e)?;
             let view = FormView::of(&rule, &channel_choices(&state, org.id).await?);
-            let page =
-                show_rule(&state, &signed, &org, &project, Some(&rule), view, Some(notice), None)
-                    .await;
+            let page = show_rule(
+                &state,
+                &signed,
+                &org,
+                &project,
+                Some(&rule),
+                view,
+                Some(notice),
+                None,
+            )
+            .await;
             return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
@@ -816,7 +855,11 @@ async fn mute(
         .await?;
     done(
         &alerts_path(&project),
-        if muted { "alerts_muted" } else { "alerts_unmuted" },
+        if muted {
+            "alerts_muted"
+        } else {
+            "alerts_unmuted"
+        },
     )
 }
 
@@ -895,7 +938,10 @@ mod tests {
             ..Default::default()
         };
         let err = half.rule(&project, None).unwrap_err();
-        assert!(matches!(err, StoreError::Invalid { field: "name", .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::Invalid { field: "name", .. }),
+            "{err}"
+        );
         let half = RuleForm {
             name: "x".into(),
             users_count: "10".into(),

@@ -194,7 +194,12 @@ impl FormView {
     }
 
     /// A refused form again: what was typed, but no secret it carried.
-    fn again(form: &ChannelForm, kind: &'static str, stored: Option<&Channel>, people: &People) -> FormView {
+    fn again(
+        form: &ChannelForm,
+        kind: &'static str,
+        stored: Option<&Channel>,
+        people: &People,
+    ) -> FormView {
         let chosen = |values: &[String]| -> Vec<i64> {
             values.iter().filter_map(|v| v.parse().ok()).collect()
         };
@@ -569,8 +574,16 @@ async fn update(
             let notice = refused(e)?;
             let people = People::load(&state, org.id).await?;
             let view = FormView::again(&form, kind, Some(&channel), &people);
-            let page =
-                show_channel(&state, &signed, &org, Some(&channel), view, Some(notice), None).await;
+            let page = show_channel(
+                &state,
+                &signed,
+                &org,
+                Some(&channel),
+                view,
+                Some(notice),
+                None,
+            )
+            .await;
             with_status(page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
@@ -595,8 +608,16 @@ async fn delete(
         let people = People::load(&state, org.id).await?;
         let view = FormView::of(&channel, &people);
         let notice = Notice::error("Tick the box to confirm the deletion.");
-        let page =
-            show_channel(&state, &signed, &org, Some(&channel), view, Some(notice), None).await;
+        let page = show_channel(
+            &state,
+            &signed,
+            &org,
+            Some(&channel),
+            view,
+            Some(notice),
+            None,
+        )
+        .await;
         return with_status(page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     state
@@ -659,7 +680,10 @@ mod tests {
         assert_eq!(t.addresses.len(), 3);
         let empty = ChannelForm::default();
         let err = config_of(&empty, "slack").unwrap_err();
-        assert!(matches!(err, StoreError::Invalid { field: "url", .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::Invalid { field: "url", .. }),
+            "{err}"
+        );
         let bad = ChannelForm {
             user: vec!["x".into()],
             ..Default::default()

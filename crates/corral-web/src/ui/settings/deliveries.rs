@@ -108,7 +108,10 @@ pub async fn test_view(
     Ok(Some(TestView {
         done,
         summary: capital(&outcome_summary(&found, done)),
-        rows: found.iter().map(|d| DeliveryRow::new(d, channels)).collect(),
+        rows: found
+            .iter()
+            .map(|d| DeliveryRow::new(d, channels))
+            .collect(),
     }))
 }
 
@@ -142,7 +145,10 @@ mod tests {
     fn test_links_name_a_few_ids() {
         assert_eq!(test_ids("3,4, 5,x"), vec![3, 4, 5]);
         assert_eq!(test_ids(""), Vec::<i64>::new());
-        let many = (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let many = (0..100)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         assert_eq!(test_ids(&many).len(), MAX_TEST_IDS);
     }
 }
