@@ -556,15 +556,13 @@ impl ChannelConfig {
                     }
                 }
             }
-            ChannelConfig::Webhook { secret, .. } => {
-                if secret.len() < 16 || secret.len() > 256 {
-                    return Err(invalid("secret", "must be 16 to 256 characters"));
-                }
+            ChannelConfig::Webhook { secret, .. } if secret.len() < 16 || secret.len() > 256 => {
+                return Err(invalid("secret", "must be 16 to 256 characters"));
             }
-            ChannelConfig::PagerDuty { routing_key, .. } => {
-                if routing_key.trim().is_empty() || routing_key.len() > 64 {
-                    return Err(invalid("routing_key", "must be 1 to 64 characters"));
-                }
+            ChannelConfig::PagerDuty { routing_key, .. }
+                if routing_key.trim().is_empty() || routing_key.len() > 64 =>
+            {
+                return Err(invalid("routing_key", "must be 1 to 64 characters"));
             }
             _ => {}
         }

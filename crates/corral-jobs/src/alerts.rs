@@ -54,6 +54,9 @@ struct AlertsConfig {
     concurrency: usize,
 }
 
+/// Issue counts per (project, minutes, threshold), shared by the rules of one evaluation.
+type WindowCounts = HashMap<(ProjectId, i64, i64), Vec<(IssueId, i64)>>;
+
 /// The issue, its project and organization, as messages need them.
 struct Scope {
     issue: Issue,
@@ -150,7 +153,7 @@ impl AlertRunner {
     /// many fires were written.
     pub async fn evaluate_windows(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let rules = self.store.active_alert_rules().await?;
-        let mut counts: HashMap<(ProjectId, i64, i64), Vec<(IssueId, i64)>> = HashMap::new();
+        let mut counts = WindowCounts::new();
         let mut fired = 0;
         for rule in rules.iter().filter(|r| r.spec.windows().next().is_some()) {
             for condition in rule.spec.windows() {
@@ -166,7 +169,7 @@ impl AlertRunner {
         &self,
         rule: &AlertRule,
         condition: &Condition,
-        counts: &mut HashMap<(ProjectId, i64, i64), Vec<(IssueId, i64)>>,
+        counts: &mut WindowCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<usize> {
         let Some((threshold, minutes)) = condition.window() else {
@@ -196,15 +199,16 @@ impl AlertRunner {
             return Ok(usize::from(self.store.fire_alert(&fire, now).await?));
         }
         let key = (rule.project_id, minutes, threshold);
-        if !counts.contains_key(&key) {
-            let found = self
-                .store
-                .issue_counts_since(rule.project_id, since, threshold + 1, WINDOW_ISSUES)
-                .await?;
-            counts.insert(key, found);
-        }
+        let found = match counts.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                self.store
+                    .issue_counts_since(rule.project_id, since, threshold + 1, WINDOW_ISSUES)
+                    .await?,
+            ),
+        };
         let mut fired = 0;
-        for &(issue_id, n) in &counts[&key] {
+        for &(issue_id, n) in found.iter() {
             // more users than events cannot be: both conditions need n > threshold
             if n <= threshold {
                 continue;

@@ -17,6 +17,8 @@ mod db;
 mod link;
 mod process;
 pub mod sdk;
+pub mod sink;
+pub mod smtp;
 mod server;
 
 pub use db::{TestPg, TestSqlite};

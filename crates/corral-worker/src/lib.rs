@@ -2,6 +2,7 @@
 //! into PostgreSQL, with bounded concurrency and graceful shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use corral_core::config::Config;
@@ -85,11 +86,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // alerts: triggers, window conditions and deliveries, beside the digest
+    let sender = corral_alerts::Sender::new(store.clone(), &config)?;
+    let alerts = tokio::spawn(
+        corral_jobs::AlertRunner::new(store.clone(), Arc::new(sender), &config)
+            .run(shutdown.clone()),
+    );
+
     let result = DigestWorker::new(store, queue, &config, "digest")
         .run(shutdown.clone())
         .await;
-    // the digest ends only on shutdown; the probes go with it
+    // the digest ends only on shutdown; the probes and alerts go with it
     shutdown.cancel();
+    let _ = alerts.await;
     let _ = health.await;
     tracing::info!("corral-worker stopped");
     result.map_err(Into::into)

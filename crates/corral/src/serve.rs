@@ -191,6 +191,13 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
             .run(shutdown.clone()),
     );
 
+    // alerts: triggers, window conditions and deliveries, off the digest
+    let sender = corral_alerts::Sender::new(store.clone(), &config).context("alert sender")?;
+    let alerts = tokio::spawn(
+        corral_jobs::AlertRunner::new(store.clone(), Arc::new(sender), &config)
+            .run(shutdown.clone()),
+    );
+
     // the WAL is copied into the database file beside the writer, not in
     // its commits
     let checkpoints = {
@@ -218,6 +225,7 @@ pub async fn run(mut config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     // the web server only ends on shutdown (or a fatal error): stop the rest
     shutdown.cancel();
     let worker_result = worker.await;
+    let _ = alerts.await;
     let _ = beat.await;
     let _ = checkpoints.await;
     backlog.abort();
