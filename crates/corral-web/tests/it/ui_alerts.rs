@@ -742,7 +742,7 @@ async fn unsubscribe_links(shape: Shape) {
     let unknown = "0".repeat(token.len());
     for bad in [
         format!("/unsubscribe/{unknown}/alerts"),
-        format!("/unsubscribe/not-a-token/alerts"),
+        "/unsubscribe/not-a-token/alerts".to_string(),
         format!("/unsubscribe/{token}/everything"),
         format!("/unsubscribe/{token}/issue-99999999"),
     ] {
