@@ -34,8 +34,11 @@ fn scope(raw: &str) -> Option<Unsubscribe> {
         "assigned" => Unsubscribe::Assigned,
         "workflow" => Unsubscribe::Workflow,
         other => {
-            let id = other.strip_prefix("issue-")?.parse::<IssueId>().ok()?;
-            Unsubscribe::Issue(id)
+            let id = other.strip_prefix("issue-")?;
+            if !id.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Unsubscribe::Issue(id.parse::<IssueId>().ok().filter(|id| *id > 0)?)
         }
     })
 }
@@ -162,6 +165,8 @@ mod tests {
         assert_eq!(scope("workflow"), Some(Unsubscribe::Workflow));
         assert_eq!(scope("issue-42"), Some(Unsubscribe::Issue(42)));
         assert_eq!(scope("issue-x"), None);
+        assert_eq!(scope("issue-+4"), None);
+        assert_eq!(scope("issue-0"), None);
         assert_eq!(scope("everything"), None);
     }
 }
