@@ -52,6 +52,7 @@ WORKER_PORT=$(free_port)
 start_cluster_process corral-beat beat "$BEAT_PORT"
 BEAT_PID=$BG_PID
 bootstrap_cluster "$WEB_PORT"
+alert_rules
 
 # ---- (a) end to end -----------------------------------------------------------------------
 QUEUE_A=bench-e2e-$RUN_ID
@@ -157,6 +158,7 @@ row "" "acknowledged but not stored" "${LOST_C:-not measured}" "0" "$(check "$LO
 row "" "drain after the load stopped, s" "$(jget "$C" end_to_end.drain_seconds)" "drains" "$(yes_no_check "$(jget "$C" end_to_end.all_stored)")"
 row "" "queue backlog after the drain" "$C_QUEUE_AFTER" "0" "$(check "$C_QUEUE_AFTER" -eq 0)"
 note "(c) refuses through CORRAL_QUEUE__MAX_DEPTH=$OVERLOAD_MAX_DEPTH (503 + Retry-After once the backlog reaches it) and the default ingest memory budget; capacity for the offered rate is the end-to-end rate of (a)."
+note "Alert rules on the project: ${BENCH_ALERT_RULES:-10} (BENCH_ALERT_RULES)."
 note "Load: corral-loadgen, ~5 KB events with 15 frames over 50 groups, on the same 2 cores as the servers. Logs at CORRAL_LOG_LEVEL=$CORRAL_LOG_LEVEL. Raw reports: $BENCH_RESULTS/cluster-$BENCH_STAMP-*.json"
 note "Quiet machine before each phase: $(IFS=";"; echo "${BENCH_QUIET[*]}" | sed "s/;/; /g")."
 print_table

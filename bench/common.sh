@@ -482,6 +482,38 @@ bootstrap_cluster() {
     unset CORRAL_BASE_URL
 }
 
+# alert_rules [CLI ENV…]: BENCH_ALERT_RULES (default 10) active alert rules on the benchmark's
+# project, as a team would have them: new issue, regression, escalation, frequency, users and
+# event-rate conditions, some with filters, all to one webhook channel. The channel's address is
+# loopback, which the outbound policy refuses, so a delivery ends at once (dead) without the
+# network: what is measured is the rules' cost to the digest and the alert runner. Run with the
+# CLI's database settings in the environment (the arguments are `env` assignments).
+alert_rules() {
+    local n=${BENCH_ALERT_RULES:-10} i
+    [ "$n" -gt 0 ] || return 0
+    local cli=(env "$@" "$BIN/corral")
+    CORRAL_ALERT_SECRET=bench-webhook-secret-0123456789 "${cli[@]}" alerts channels create \
+        --org "$ORG" --name bench-hook --kind webhook --url http://127.0.0.1:9/hook >/dev/null
+    local specs=(
+        "--condition new_issue"
+        "--condition regression"
+        "--condition escalating"
+        "--condition frequency:1000:5"
+        "--condition users:100:5"
+        "--condition event_rate:100000:1"
+        "--condition new_issue --environment production"
+        "--condition frequency:100:1 --level-at-least error"
+        "--condition users:10:60"
+        "--condition frequency:10000:60 --condition regression"
+    )
+    for ((i = 0; i < n; i++)); do
+        # shellcheck disable=SC2086 # the spec is words
+        "${cli[@]}" alerts rules create --org "$ORG" --project "$PROJECT" --name "bench-$i" \
+            --channel bench-hook ${specs[$((i % ${#specs[@]}))]} >/dev/null
+    done
+    log "$n alert rules on $ORG/$PROJECT"
+}
+
 # start_serve NAME DATA_DIR: `corral serve` on a fresh SQLite file; sets BG_PID, SERVE_PORT,
 # DSN, API_TOKEN, ORG, PROJECT from what its first start prints.
 start_serve() {

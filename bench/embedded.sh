@@ -20,6 +20,7 @@ DRAIN_WAIT=${BENCH_DRAIN_WAIT:-900}
 build_release
 start_serve serve "$BENCH_WORK/corral-data"
 SERVE_PID=$BG_PID
+alert_rules -u DATABASE_URL CORRAL_DATA_DIR="$BENCH_WORK/corral-data"
 IDLE_RSS=$(mem_kib "$SERVE_PID" VmRSS)
 loadgen e2e --dsn "$DSN" --duration "$E2E_SECONDS" --concurrency "$E2E_CONCURRENCY" \
     --api-token "$API_TOKEN" --org "$ORG" --project "$PROJECT" --wait "$DRAIN_WAIT"
@@ -39,5 +40,6 @@ row "" "every accepted event stored" "$ALL ($(jget "$R" accepted) accepted, $(jg
 row "" "drain after last send, s" "$(jget "$R" end_to_end.drain_seconds)" "" ""
 row "" "RSS after start / peak, MiB" "$(mib "$IDLE_RSS") / $(mib "$HWM")" "" ""
 row "" "data directory after the run, MiB" "$(mib $((DB_BYTES / 1024)))" "" ""
+note "Alert rules on the project: ${BENCH_ALERT_RULES:-10} (BENCH_ALERT_RULES)."
 note "Load: corral-loadgen, ~5 KB events with 15 frames over 50 groups, on the same 2 cores as the server. Logs at CORRAL_LOG_LEVEL=$CORRAL_LOG_LEVEL. Raw report: $BENCH_RESULTS/embedded-$BENCH_STAMP-e2e.json"
 print_table

@@ -17,9 +17,9 @@ mod db;
 mod link;
 mod process;
 pub mod sdk;
+mod server;
 pub mod sink;
 pub mod smtp;
-mod server;
 
 pub use db::{TestPg, TestSqlite};
 pub use link::Link;

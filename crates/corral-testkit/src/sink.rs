@@ -159,4 +159,3 @@ async fn respond(answer: Answer) -> Response {
             .unwrap(),
     }
 }
-

@@ -174,4 +174,3 @@ impl Env {
             .unwrap_or_else(|| panic!("delivery {id} was not due at {now}"))
     }
 }
-

@@ -155,7 +155,11 @@ async fn frequency_fires_once_per_interval(shape: Shape) {
         a.store().digest(&batch).await.unwrap();
         a.round(&runner, now).await;
         let expected = if minute < 30 { 1 } else { 2 };
-        assert_eq!(a.sink.seen().len(), expected, "alerts after minute {minute}");
+        assert_eq!(
+            a.sink.seen().len(),
+            expected,
+            "alerts after minute {minute}"
+        );
     }
     assert_eq!(a.actions(), ["frequency", "frequency"]);
     let body = a.sink.seen()[0].json();
@@ -179,11 +183,7 @@ async fn regression_alerts_once(shape: Shape) {
     a.rule(vec![Condition::Regression], vec![], hook).await;
     let runner = a.runner();
     let t0 = Utc::now();
-    let issue = a
-        .store()
-        .digest(&[a.event("bug", t0, None)])
-        .await
-        .unwrap()[0]
+    let issue = a.store().digest(&[a.event("bug", t0, None)]).await.unwrap()[0]
         .issue_id
         .unwrap();
     a.round(&runner, t0).await;
@@ -279,7 +279,10 @@ async fn filters_and_mute(shape: Shape) {
         .unwrap();
     a.round(&runner, t0).await;
     assert_eq!(a.actions(), ["new_issue"]);
-    assert_eq!(a.sink.seen()[0].json()["issue"]["title"], "ValueError: prod");
+    assert_eq!(
+        a.sink.seen()[0].json()["issue"]["title"],
+        "ValueError: prod"
+    );
     a.store()
         .set_project_alerts_muted(a.env.project, true)
         .await

@@ -2,6 +2,7 @@
 //! faults of PostgreSQL and Redis, memory bounds, the real Sentry SDKs (`common`) and a real
 //! browser. One test binary, one module per subject.
 
+mod alerts;
 mod browser;
 mod cli_admin;
 mod cli_alerts;

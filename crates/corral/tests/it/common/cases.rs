@@ -22,6 +22,12 @@ use uuid::Uuid;
 use super::scripts::*;
 use super::{App, Server, Shape, TIMEOUT, by_title, fresh_quota_window, metric, titles};
 
+/// The Python shop of the grouping cases (`main.py once` raises one
+/// ZeroDivisionError).
+pub fn python_shop_app(server: &Server) -> App {
+    python_shop(server, PY_GROUPING)
+}
+
 fn python_shop(server: &Server, main: &str) -> App {
     App::new(
         server.scratch("python-shop"),

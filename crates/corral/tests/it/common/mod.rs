@@ -47,6 +47,7 @@ pub struct Server {
     pub project: &'static str,
     // Declared before `pg` so the processes are gone before the database is dropped.
     running: Running,
+    extra: Vec<corral_testkit::Process>,
     database_url: String,
     pg: Option<TestPg>,
     dir: tempfile::TempDir,
@@ -56,6 +57,11 @@ impl Server {
     /// Starts the shape in a fresh temporary directory (and, for the cluster,
     /// a fresh PostgreSQL database and Redis queue name).
     pub async fn start(shape: Shape) -> Server {
+        Server::start_with(shape, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment for every process.
+    pub async fn start_with(shape: Shape, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("corral-sdk-")
             .tempdir()
@@ -67,7 +73,9 @@ impl Server {
                 // and child processes inherit it: point it at the embedded
                 // file, where `corral serve` keeps its data by default anyway.
                 let database_url = format!("sqlite://{}", data.join("corral.sqlite").display());
-                let embedded = Embedded::start(&data, &[("DATABASE_URL", &database_url)]).await;
+                let mut with_db = vec![("DATABASE_URL", database_url.as_str())];
+                with_db.extend_from_slice(env);
+                let embedded = Embedded::start(&data, &with_db).await;
                 let token = embedded
                     .token
                     .clone()
@@ -79,6 +87,7 @@ impl Server {
                     org: "corral",
                     project: "default",
                     running: Running::Embedded(Box::new(embedded)),
+                    extra: Vec::new(),
                     database_url,
                     pg: None,
                     dir,
@@ -91,7 +100,7 @@ impl Server {
                     &redis_url(),
                     &test_queue_name(),
                     &dir.path().join("logs"),
-                    &[],
+                    env,
                 )
                 .await;
                 Server {
@@ -101,6 +110,7 @@ impl Server {
                     org: "acme",
                     project: "backend",
                     running: Running::Cluster(Box::new(cluster)),
+                    extra: Vec::new(),
                     database_url: pg.url().to_string(),
                     pg: Some(pg),
                     dir,
@@ -109,9 +119,38 @@ impl Server {
         }
     }
 
+    /// Starts one more `corral-worker` of the cluster (same environment);
+    /// it stops with the server.
+    pub async fn start_extra_worker(&mut self) {
+        let Running::Cluster(cluster) = &mut self.running else {
+            panic!("only the cluster shape has separate workers");
+        };
+        let port = corral_testkit::free_port();
+        let mut env: Vec<(&str, String)> = cluster
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        env.push(("CORRAL_BIND", format!("127.0.0.1:{port}")));
+        let mut worker = corral_testkit::Process::spawn(
+            "corral-worker-2",
+            &corral_testkit::bin("corral-worker"),
+            &[],
+            &env,
+            &cluster.log_dir,
+        );
+        worker
+            .wait_ready(&format!("http://127.0.0.1:{port}/readyz"), TIMEOUT)
+            .await;
+        self.extra.push(worker);
+    }
+
     /// Stops the processes and drops the cluster's database.
     pub async fn stop(self) {
-        let Server { running, pg, .. } = self;
+        let Server {
+            running, extra, pg, ..
+        } = self;
+        drop(extra);
         drop(running);
         if let Some(pg) = pg {
             pg.cleanup().await;
