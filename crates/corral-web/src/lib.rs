@@ -5,6 +5,8 @@
 
 pub mod access;
 pub mod accounts;
+pub mod activity;
+pub mod alerts;
 pub mod api;
 pub mod ingest;
 pub mod mail;
@@ -14,4 +16,4 @@ mod state;
 pub mod ui;
 
 pub use server::{connection_limits, router, run};
-pub use state::{AppState, KEY_CACHE_TTL};
+pub use state::{AppState, KEY_CACHE_TTL, TEST_NOTIFICATION_WAIT};

@@ -37,6 +37,8 @@ pub struct Inner {
     pub passwords: Passwords,
     /// Jobs waiting in the queue, refreshed in the background.
     backlog: Arc<AtomicU64>,
+    /// How long a test notification waits for its outcome, in milliseconds.
+    test_notification_wait_ms: AtomicU64,
     /// Public key -> the key (or `None`: unknown), for a short while, so
     /// ingest does not ask the database per event and an unknown-key flood
     /// does not reach it either.
@@ -52,6 +54,10 @@ impl std::ops::Deref for AppState {
 
 /// How long a key's state (active, limits) may be stale in a web process.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// How long a test notification waits for the worker to send it before it
+/// answers that the delivery is still pending.
+pub const TEST_NOTIFICATION_WAIT: Duration = Duration::from_secs(15);
 
 impl AppState {
     pub fn new(
@@ -88,6 +94,7 @@ impl AppState {
                 Duration::from_millis(config.auth.hash_wait_ms),
             ),
             backlog: Arc::new(AtomicU64::new(0)),
+            test_notification_wait_ms: AtomicU64::new(TEST_NOTIFICATION_WAIT.as_millis() as u64),
             keys: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(KEY_CACHE_TTL)
@@ -115,6 +122,19 @@ impl AppState {
     /// Forgets cached keys (after a key was changed in this process).
     pub fn forget_keys(&self) {
         self.keys.invalidate_all();
+    }
+
+    /// How long a test notification waits for its outcome
+    /// ([`TEST_NOTIFICATION_WAIT`] unless changed).
+    pub fn test_notification_wait(&self) -> Duration {
+        Duration::from_millis(self.test_notification_wait_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes how long test notifications wait (tests without a worker
+    /// shorten it, so that a request does not wait 15 s for nothing).
+    pub fn set_test_notification_wait(&self, wait: Duration) {
+        self.test_notification_wait_ms
+            .store(wait.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn backlog(&self) -> u64 {

@@ -553,6 +553,7 @@ pub async fn run(command: Command, global: &Global, config: Config) -> anyhow::R
             }
             println!("replayed {replayed} job(s)");
         }
+        Command::Alerts(command) => crate::alerts::run(command, &store, json_out).await?,
         Command::Purge => {
             let upkeep = corral_beat::Upkeep {
                 store: store.clone(),

@@ -88,6 +88,9 @@ pub enum Command {
     DeadLetter(DeadLetterCommand),
     /// Delete events past their retention now (beat does this daily).
     Purge,
+    /// Alert channels, rules and the delivery log.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,5 +260,119 @@ pub enum DeadLetterCommand {
         /// Every dead letter.
         #[arg(long)]
         all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertsCommand {
+    /// An organization's alert channels (where alerts are sent).
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
+    /// A project's alert rules (when alerts are sent).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// An organization's delivery log, newest first.
+    Deliveries {
+        #[arg(long)]
+        org: String,
+        /// Only pending, sending, sent or dead ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only those to this channel (its name or id).
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelsCommand {
+    /// List an organization's channels (secrets masked).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Create a channel.
+    Create {
+        #[arg(long)]
+        org: String,
+        /// Unique in the organization.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["webhook", "slack", "discord", "teams", "pagerduty", "email"])]
+        kind: String,
+        /// Where to POST (webhook, slack, discord, teams; for pagerduty an
+        /// endpoint other than PagerDuty's own).
+        #[arg(long)]
+        url: Option<String>,
+        /// The webhook's signing secret (16 to 256 characters).
+        #[arg(long, env = "CORRAL_ALERT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// PagerDuty's routing key.
+        #[arg(long, env = "CORRAL_ALERT_ROUTING_KEY", hide_env_values = true)]
+        routing_key: Option<String>,
+        /// An email recipient (repeatable).
+        #[arg(long = "address")]
+        addresses: Vec<String>,
+        /// Email the members of the alerting project's teams.
+        #[arg(long)]
+        project_members: bool,
+    },
+    /// Delete a channel (rules keep their other channels).
+    Delete {
+        #[arg(long)]
+        org: String,
+        /// The channel's name or id.
+        channel: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// List a project's rules.
+    List {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        project: String,
+    },
+    /// Create a rule: it fires when any condition holds and every filter
+    /// passes, at most once per interval for one issue.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: String,
+        /// new_issue, regression, escalating, frequency:COUNT:MINUTES,
+        /// users:COUNT:MINUTES or event_rate:COUNT:MINUTES (repeatable).
+        #[arg(long = "condition", required = true)]
+        conditions: Vec<String>,
+        /// A channel's name or id (repeatable).
+        #[arg(long = "channel", required = true)]
+        channels: Vec<String>,
+        /// Alert about one issue at most every this many minutes.
+        #[arg(long, default_value_t = corral_core::alerts::DEFAULT_ACTION_INTERVAL_MINUTES)]
+        interval: i64,
+        /// Only events of this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// Only issues of this level or above (debug, info, warning, error, fatal).
+        #[arg(long)]
+        level_at_least: Option<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Delete a rule.
+    Delete {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        project: String,
+        /// The rule's name or id.
+        rule: String,
     },
 }

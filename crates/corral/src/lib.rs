@@ -3,6 +3,7 @@
 //! administer either shape's database.
 
 pub mod admin;
+mod alerts;
 pub mod cli;
 pub mod serve;
 

@@ -14,6 +14,7 @@ use super::paging::{ListUrl, PageParams};
 use super::params::IssuePath;
 use super::shapes::{self, Actors, CommentShape};
 use crate::access::Action;
+use crate::activity;
 use crate::state::AppState;
 
 /// Names of the organization's members, for comment authors.
@@ -74,6 +75,7 @@ pub async fn add_comment(
         .store
         .add_comment(issue.id, auth.user().id, &new.text)
         .await?;
+    activity::commented(&state.store, issue.id, &comment.text, auth.user().id).await?;
     let mut actors = authors(&state, project.org_id).await?;
     // a superuser comments without being a member
     actors

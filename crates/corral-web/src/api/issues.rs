@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
-use corral_core::model::{Assignee, Issue, OrgId, Project, ProjectId};
+use corral_core::model::{Assignee, Issue, OrgId, Project, ProjectId, UserId};
 use corral_core::search::parse_query_as;
 use corral_core::{IssueCursor, IssueQuery, IssueSort, StatusChange, StoreError};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use super::paging::{ListUrl, MAX_LIMIT};
 use super::params::{IssuePath, OrgPath, ProjectPath};
 use super::shapes::{self, Actors, BulkChange, IssueShape};
 use crate::access::Action;
+use crate::activity;
 use crate::state::AppState;
 
 /// The most issues one bulk request may name.
@@ -341,12 +342,14 @@ fn check_update(update: &IssueUpdate) -> Result<Option<StatusChange>, ApiError> 
     Ok(change)
 }
 
-/// Applies a checked change to issues the caller may change.
+/// Applies a checked change to issues the caller may change (`issues` as
+/// they were before), and records it on each issue's timeline as `actor`'s.
 async fn apply(
     state: &AppState,
     issues: &[Issue],
     change: Option<StatusChange>,
     assignee: Option<Option<Assignee>>,
+    actor: UserId,
 ) -> Result<(), ApiError> {
     if let Some(assignee) = assignee {
         // first, so an assignee outside the organization changes nothing
@@ -359,6 +362,9 @@ async fn apply(
                 Err(e) => return Err(e.into()),
             }
         }
+        for issue in issues {
+            activity::assigned(&state.store, issue, assignee, actor).await?;
+        }
     }
     match change {
         None => {}
@@ -367,12 +373,19 @@ async fn apply(
                 let change = StatusChange::ResolveInNextRelease {
                     release: issue.last_release.clone(),
                 };
-                state.store.set_issue_status(issue.id, change).await?;
+                state
+                    .store
+                    .set_issue_status(issue.id, change.clone())
+                    .await?;
+                activity::status_changed(&state.store, issue, &change, actor).await?;
             }
         }
         Some(change) => {
             let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
-            state.store.set_issues_status(&ids, change).await?;
+            state.store.set_issues_status(&ids, change.clone()).await?;
+            for issue in issues {
+                activity::status_changed(&state.store, issue, &change, actor).await?;
+            }
         }
     }
     Ok(())
@@ -429,6 +442,7 @@ async fn bulk_update(
     projects: &[Project],
     ids: &[i64],
     update: IssueUpdate,
+    actor: UserId,
 ) -> Result<Response, ApiError> {
     let change = check_update(&update)?;
     let assignee = assignee_of(state, org_id, &update).await?;
@@ -437,7 +451,7 @@ async fn bulk_update(
         // as Sentry: ids out of reach change nothing and say nothing
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    apply(state, &issues, change.clone(), assignee).await?;
+    apply(state, &issues, change.clone(), assignee, actor).await?;
     let first = state.store.issue_by_id(issues[0].id).await?;
     let mut answer = BulkChange::default();
     if change.is_some() {
@@ -483,7 +497,8 @@ pub async fn bulk_update_project_issues(
     let project = auth.project(&state, &p.org, &p.project).await?;
     auth.allow(Action::TriageIssues, project.org_id)?;
     let org_id = project.org_id;
-    bulk_update(&state, org_id, &[project], &params.id, update).await
+    let actor = auth.user().id;
+    bulk_update(&state, org_id, &[project], &params.id, update, actor).await
 }
 
 /// Deletes the named issues of the project (admins).
@@ -520,7 +535,8 @@ pub async fn bulk_update_org_issues(
     let org = auth.org(&state, &p.org).await?;
     auth.allow(Action::TriageIssues, org.id)?;
     let projects = org_projects(&state, &auth, org.id, &params.project).await?;
-    bulk_update(&state, org.id, &projects, &params.id, update).await
+    let actor = auth.user().id;
+    bulk_update(&state, org.id, &projects, &params.id, update, actor).await
 }
 
 /// [`bulk_delete_project_issues`] across the organization's visible projects.
@@ -586,7 +602,15 @@ pub async fn update_issue(
     auth.allow(Action::TriageIssues, project.org_id)?;
     let change = check_update(&update)?;
     let assignee = assignee_of(&state, project.org_id, &update).await?;
-    apply(&state, std::slice::from_ref(&issue), change, assignee).await?;
+    let actor = auth.user().id;
+    apply(
+        &state,
+        std::slice::from_ref(&issue),
+        change,
+        assignee,
+        actor,
+    )
+    .await?;
     let issue = state.store.issue_by_id(issue.id).await?;
     Ok(Json(issue_shape(&state, &issue, &project, &at.base).await?))
 }

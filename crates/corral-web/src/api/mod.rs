@@ -8,6 +8,8 @@
 //! OpenAPI operations (utoipa-axum), so the document at
 //! [`OPENAPI_PATH`] always describes exactly the routes served.
 
+mod activity;
+mod alerts;
 mod auth;
 mod comments;
 mod error;
@@ -16,6 +18,7 @@ mod extract;
 mod index;
 mod issues;
 mod members;
+mod notifications;
 mod openapi;
 mod orgs;
 mod paging;
@@ -92,6 +95,11 @@ fn api_router() -> OpenApiRouter<AppState> {
             issues::delete_issue
         ))
         .routes(routes!(comments::list_comments, comments::add_comment))
+        .routes(routes!(activity::list_activities))
+        .routes(routes!(
+            notifications::get_subscription,
+            notifications::set_subscription
+        ))
         // events and tags
         .routes(routes!(events::list_issue_events))
         .routes(routes!(events::latest_event))
@@ -99,6 +107,35 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::get_project_event))
         .routes(routes!(tags::list_issue_tags))
         .routes(routes!(tags::list_tag_values))
+        // alerts
+        .routes(routes!(
+            alerts::channels::list_channels,
+            alerts::channels::create_channel
+        ))
+        .routes(routes!(
+            alerts::channels::get_channel,
+            alerts::channels::update_channel,
+            alerts::channels::delete_channel
+        ))
+        .routes(routes!(alerts::channels::test_channel))
+        .routes(routes!(
+            alerts::rules::list_rules,
+            alerts::rules::create_rule
+        ))
+        .routes(routes!(
+            alerts::rules::get_rule,
+            alerts::rules::update_rule,
+            alerts::rules::delete_rule
+        ))
+        .routes(routes!(alerts::rules::test_rule))
+        .routes(routes!(alerts::rules::get_mute, alerts::rules::set_mute))
+        .routes(routes!(alerts::deliveries::list_rule_deliveries))
+        .routes(routes!(alerts::deliveries::list_org_deliveries))
+        // people's mail
+        .routes(routes!(
+            notifications::get_settings,
+            notifications::update_settings
+        ))
 }
 
 /// The API's routes and its OpenAPI document at [`OPENAPI_PATH`].

@@ -34,6 +34,9 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         (name = "members"),
         (name = "issues"),
         (name = "events", description = "Events and tag values of issues"),
+        (name = "alerts", description = "Alert channels of organizations, alert rules of \
+            projects, test notifications and the delivery log"),
+        (name = "users", description = "A person's own settings"),
     )
 )]
 pub struct ApiDoc;

@@ -105,3 +105,23 @@ pub struct TagPath {
     /// The tag key, e.g. `browser`.
     pub key: String,
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ChannelPath {
+    /// The organization's slug.
+    pub org: String,
+    /// The alert channel's id.
+    pub channel_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RulePath {
+    /// The organization's slug.
+    pub org: String,
+    /// The project's slug.
+    pub project: String,
+    /// The alert rule's id.
+    pub rule_id: String,
+}

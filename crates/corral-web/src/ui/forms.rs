@@ -6,12 +6,15 @@
 //!   (and, when the browser sends one, an Origin of this site);
 //! - [`VisitorForm`]: a form of visitors without a session (signing in,
 //!   resets, invitations), which cannot carry a token: refused when the
-//!   browser says it comes from another site or from an opaque origin.
+//!   browser says it comes from another site or from an opaque origin;
+//! - [`VisitorPost`]: the same check for a visitor's POST whose body does
+//!   not matter (unsubscribing, where the link's token is the credential).
 //!
 //! Either answers 403 with the error page when a check fails; a body that is
 //! not a form is refused as axum's `Form` refuses it (415, 413, 422).
 
 use axum::extract::{FromRequest, FromRequestParts, RawForm, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -38,6 +41,14 @@ pub struct CsrfForm<T = NoFields>(pub T);
 /// A visitor's form, once its Origin (if any) is this site.
 #[derive(Debug)]
 pub struct VisitorForm<T>(pub T);
+
+/// A visitor's POST whose body says nothing the handler needs, once its
+/// Origin (if any) is this site: the body is not read, so it may come in
+/// any encoding (RFC 8058's one-click unsubscribe arrives as
+/// `multipart/form-data` or as a urlencoded form, from mail providers that
+/// send no Origin).
+#[derive(Debug)]
+pub struct VisitorPost;
 
 impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = Response;
@@ -73,6 +84,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for VisitorForm<T> {
         let bytes = form_bytes(request, state).await?;
         origin.map_err(IntoResponse::into_response)?;
         deserialize(&bytes).map(VisitorForm)
+    }
+}
+
+impl FromRequestParts<AppState> for VisitorPost {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        check_visitor_origin(state, &parts.headers).map_err(IntoResponse::into_response)?;
+        Ok(VisitorPost)
     }
 }
 

@@ -20,6 +20,7 @@ mod forms;
 mod issues;
 mod routes;
 mod settings;
+mod unsubscribe;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -32,7 +33,7 @@ use crate::state::AppState;
 
 pub use assets::{SCRIPT_URL, STYLESHEET_URL};
 pub use error::{UiError, error_page, missing, render};
-pub use forms::{CsrfForm, NoFields, VisitorForm, check_token};
+pub use forms::{CsrfForm, NoFields, VisitorForm, VisitorPost, check_token};
 pub use routes::{Guard, UiRoute, UiRoutes};
 
 /// An organization in the navigation.
@@ -105,6 +106,7 @@ fn all() -> UiRoutes {
         .merge(issues::routes())
         .merge(auth::routes())
         .merge(settings::routes())
+        .merge(unsubscribe::routes())
 }
 
 /// The UI's paths and how their forms are guarded, as [`routes`] serves them.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corral_core::NewProject;
 use corral_core::NewUser;
+use corral_core::alerts::{ChannelConfig, Condition, NewAlertRule, RuleSpec};
 use corral_core::model::{ALL_SCOPES, RateLimit, Role};
 use serde_json::Value;
 
@@ -142,6 +143,29 @@ const MATRIX: &[Row] = &[
     row(GET,    "/api/0/projects/acme/backend/events/$event/",                None,                                  &["event:read"],                [OK, OK, OK, NF, NF, OK]),
     row(GET,    "/api/0/issues/$issue/tags/",                                 None,                                  &["event:read"],                [OK, OK, OK, NF, NF, OK]),
     row(GET,    "/api/0/issues/$issue/tags/browser/values/",                  None,                                  &["event:read"],                [OK, OK, OK, NF, NF, OK]),
+    // alert channels, rules, deliveries and the mute
+    row(GET,    "/api/0/organizations/acme/alert-channels/",                  None,                                  &["org:read"],                  [OK, OK, OK, OK, NF, OK]),
+    row(POST,   "/api/0/organizations/acme/alert-channels/",                  Some(r#"{"name": "ch $n", "kind": "slack", "config": {"url": "https://hooks.example.com/x"}}"#), &["org:write"], [OK, OK, FB, FB, NF, OK]),
+    row(GET,    "/api/0/organizations/acme/alert-channels/$channel/",         None,                                  &["org:read"],                  [OK, OK, OK, OK, NF, OK]),
+    row(PUT,    "/api/0/organizations/acme/alert-channels/$channel/",         Some(r#"{"name": "ops"}"#),            &["org:write"],                 [OK, OK, FB, FB, NF, OK]),
+    row(DELETE, "/api/0/organizations/acme/alert-channels/$fresh_channel/",   None,                                  &["org:admin"],                 [OK, OK, FB, FB, NF, OK]),
+    row(POST,   "/api/0/organizations/acme/alert-channels/$channel/test/",    None,                                  &["org:write"],                 [OK, OK, FB, FB, NF, OK]),
+    row(GET,    "/api/0/organizations/acme/alert-deliveries/",                None,                                  &["org:read"],                  [OK, OK, OK, OK, NF, OK]),
+    row(GET,    "/api/0/projects/acme/backend/rules/",                        None,                                  &["project:read"],              [OK, OK, OK, NF, NF, OK]),
+    row(POST,   "/api/0/projects/acme/backend/rules/",                        Some(r#"{"name": "rule $n", "conditions": [{"type": "new_issue"}], "channels": [$channel]}"#), &["project:write"], [OK, OK, FB, NF, NF, OK]),
+    row(GET,    "/api/0/projects/acme/backend/rules/$rule/",                  None,                                  &["project:read"],              [OK, OK, OK, NF, NF, OK]),
+    row(PUT,    "/api/0/projects/acme/backend/rules/$rule/",                  Some(r#"{"enabled": true}"#),          &["project:write"],             [OK, OK, FB, NF, NF, OK]),
+    row(DELETE, "/api/0/projects/acme/backend/rules/$fresh_rule/",            None,                                  &["project:admin"],             [OK, OK, FB, NF, NF, OK]),
+    row(POST,   "/api/0/projects/acme/backend/rules/$rule/test/",             None,                                  &["project:write"],             [OK, OK, FB, NF, NF, OK]),
+    row(GET,    "/api/0/projects/acme/backend/rules/$rule/deliveries/",       None,                                  &["project:read"],              [OK, OK, OK, NF, NF, OK]),
+    row(GET,    "/api/0/projects/acme/backend/alerts/",                       None,                                  &["project:read"],              [OK, OK, OK, NF, NF, OK]),
+    row(PUT,    "/api/0/projects/acme/backend/alerts/",                       Some(r#"{"muted": false}"#),           &["project:write"],             [OK, OK, FB, NF, NF, OK]),
+    // the issue's timeline and people's own mail
+    row(GET,    "/api/0/issues/$issue/activities/",                           None,                                  &["event:read"],                [OK, OK, OK, NF, NF, OK]),
+    row(GET,    "/api/0/issues/$issue/subscription/",                         None,                                  &["event:read"],                [OK, OK, OK, NF, NF, OK]),
+    row(PUT,    "/api/0/issues/$issue/subscription/",                         Some(r#"{"subscribed": null}"#),       &["event:write"],               [OK, OK, OK, NF, NF, OK]),
+    row(GET,    "/api/0/users/me/notification-settings/",                     None,                                  &["member:read"],               [OK, OK, OK, OK, OK, OK]),
+    row(PUT,    "/api/0/users/me/notification-settings/",                     Some(r#"{"alerts": true}"#),           &["member:write"],              [OK, OK, OK, OK, OK, OK]),
     // across organizations: another organization's things by id, and
     // one organization's ids through the other's paths
     row(GET,    "/api/0/issues/$rival_issue/",                                None,                                  &["event:read"],                [NF, NF, NF, NF, OK, OK]),
@@ -153,6 +177,15 @@ const MATRIX: &[Row] = &[
     row(GET,    "/api/0/issues/$issue/events/$rival_event/",                  None,                                  &["event:read"],                [NF, NF, NF, NF, NF, NF]),
     row(PUT,    "/api/0/organizations/acme/issues/?id=$rival_issue",          Some(r#"{"status": "resolved"}"#),     &["event:write"],               [NC, NC, NC, NC, NF, NC]),
     row(GET,    "/api/0/organizations/rival-org/issues/?project=$backend",    None,                                  &["event:read"],                [NF, NF, NF, NF, NF, NF]),
+    row(GET,    "/api/0/issues/$rival_issue/activities/",                     None,                                  &["event:read"],                [NF, NF, NF, NF, OK, OK]),
+    row(PUT,    "/api/0/issues/$rival_issue/subscription/",                   Some(r#"{"subscribed": true}"#),       &["event:write"],               [NF, NF, NF, NF, OK, OK]),
+    row(GET,    "/api/0/organizations/rival-org/alert-channels/$channel/",    None,                                  &["org:read"],                  [NF, NF, NF, NF, NF, NF]),
+    row(GET,    "/api/0/organizations/acme/alert-channels/$rival_channel/",   None,                                  &["org:read"],                  [NF, NF, NF, NF, NF, NF]),
+    row(PUT,    "/api/0/organizations/acme/alert-channels/$rival_channel/",   Some(r#"{"name": "mine"}"#),           &["org:write"],                 [NF, NF, NF, NF, NF, NF]),
+    row(POST,   "/api/0/organizations/rival-org/alert-channels/$rival_channel/test/", None,                          &["org:write"],                 [NF, NF, NF, NF, OK, OK]),
+    row(GET,    "/api/0/projects/rival-org/rival/rules/$rule/",               None,                                  &["project:read"],              [NF, NF, NF, NF, NF, NF]),
+    row(DELETE, "/api/0/projects/acme/backend/rules/$rival_rule/",            None,                                  &["project:admin"],             [NF, NF, NF, NF, NF, NF]),
+    row(GET,    "/api/0/projects/rival-org/rival/rules/$rival_rule/deliveries/", None,                               &["project:read"],              [NF, NF, NF, NF, OK, OK]),
 ];
 
 struct World {
@@ -168,6 +201,10 @@ struct World {
     event: String,
     rival_issue: i64,
     rival_event: String,
+    channel: i64,
+    rule: i64,
+    rival_channel: i64,
+    rival_rule: i64,
     counter: AtomicUsize,
 }
 
@@ -181,6 +218,41 @@ async fn user(app: &TestApp, email: &str, superuser: bool) -> i64 {
         })
         .await
         .expect("user")
+        .id
+}
+
+/// A Slack channel of an organization; its id.
+async fn alert_channel(app: &TestApp, org_id: i64, name: &str) -> i64 {
+    app.store
+        .create_alert_channel(
+            org_id,
+            name,
+            &ChannelConfig::Slack {
+                url: "https://hooks.example.com/services/x".into(),
+            },
+        )
+        .await
+        .expect("channel")
+        .id
+}
+
+/// A rule of a project sending to `channel`; its id.
+async fn alert_rule(app: &TestApp, project_id: i64, channel: i64) -> i64 {
+    app.store
+        .create_alert_rule(&NewAlertRule {
+            project_id,
+            name: "new issues".into(),
+            enabled: true,
+            spec: RuleSpec {
+                conditions: vec![Condition::NewIssue],
+                filters: vec![],
+                channels: vec![channel],
+                action_interval_minutes: 30,
+            },
+            created_by: None,
+        })
+        .await
+        .expect("rule")
         .id
 }
 
@@ -226,6 +298,13 @@ impl World {
         let (rival_issue, rival_event) = app
             .seed_issue(rival.id, "rival issue", &[("browser", "Chrome")])
             .await;
+        // no alert runner here: test notifications answer at once, pending
+        app.state
+            .set_test_notification_wait(std::time::Duration::ZERO);
+        let channel = alert_channel(&app, org_id, "ops").await;
+        let rule = alert_rule(&app, backend, channel).await;
+        let rival_channel = alert_channel(&app, rival.org_id, "rival-ops").await;
+        let rival_rule = alert_rule(&app, rival.id, rival_channel).await;
         World {
             app,
             tokens,
@@ -238,6 +317,10 @@ impl World {
             event: event.simple().to_string(),
             rival_issue,
             rival_event: rival_event.simple().to_string(),
+            channel,
+            rule,
+            rival_channel,
+            rival_rule,
             counter: AtomicUsize::new(0),
         }
     }
@@ -304,12 +387,22 @@ impl World {
                     }
                     id.to_string()
                 }
+                "fresh_channel" => alert_channel(&self.app, self.org_id, &format!("fresh-{n}"))
+                    .await
+                    .to_string(),
+                "fresh_rule" => alert_rule(&self.app, self.backend, self.channel)
+                    .await
+                    .to_string(),
                 other => panic!("unknown placeholder ${other}"),
             };
             out.replace_range(at..at + 1 + name.len(), &value);
         }
         let n = self.next().to_string();
         out.replace("$rival_issue", &self.rival_issue.to_string())
+            .replace("$rival_channel", &self.rival_channel.to_string())
+            .replace("$rival_rule", &self.rival_rule.to_string())
+            .replace("$channel", &self.channel.to_string())
+            .replace("$rule", &self.rule.to_string())
             .replace("$rival_event", &self.rival_event)
             .replace("$issue", &self.issue.to_string())
             .replace("$event", &self.event)

@@ -47,6 +47,36 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/0/issues/{id}/tags/", &["get"]),
     ("/api/0/issues/{id}/tags/{key}/values/", &["get"]),
     ("/api/0/issues/{id}/comments/", &["get", "post"]),
+    ("/api/0/issues/{id}/activities/", &["get"]),
+    ("/api/0/issues/{id}/subscription/", &["get", "put"]),
+    (
+        "/api/0/organizations/{org}/alert-channels/",
+        &["get", "post"],
+    ),
+    (
+        "/api/0/organizations/{org}/alert-channels/{channel_id}/",
+        &["get", "put", "delete"],
+    ),
+    (
+        "/api/0/organizations/{org}/alert-channels/{channel_id}/test/",
+        &["post"],
+    ),
+    ("/api/0/organizations/{org}/alert-deliveries/", &["get"]),
+    ("/api/0/projects/{org}/{project}/rules/", &["get", "post"]),
+    (
+        "/api/0/projects/{org}/{project}/rules/{rule_id}/",
+        &["get", "put", "delete"],
+    ),
+    (
+        "/api/0/projects/{org}/{project}/rules/{rule_id}/test/",
+        &["post"],
+    ),
+    (
+        "/api/0/projects/{org}/{project}/rules/{rule_id}/deliveries/",
+        &["get"],
+    ),
+    ("/api/0/projects/{org}/{project}/alerts/", &["get", "put"]),
+    ("/api/0/users/me/notification-settings/", &["get", "put"]),
 ];
 
 const METHODS: [&str; 4] = ["get", "put", "post", "delete"];
@@ -143,6 +173,15 @@ async fn the_document_describes_the_objects(shape: Shape) {
         "ErrorBody",
         "IssueUpdate",
         "BulkChange",
+        "AlertChannel",
+        "AlertChannelConfig",
+        "AlertRule",
+        "AlertDelivery",
+        "TestOutcome",
+        "AlertMute",
+        "Activity",
+        "NotificationSettings",
+        "IssueSubscription",
     ] {
         assert!(schemas.get(name).is_some(), "no schema {name}");
     }

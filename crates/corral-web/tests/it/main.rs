@@ -8,6 +8,8 @@ mod common;
 
 mod api;
 mod api_access;
+mod api_activity;
+mod api_alerts;
 mod api_issues;
 mod api_manage;
 mod api_openapi;
@@ -19,6 +21,7 @@ mod ingest;
 mod limits;
 mod quotas;
 mod ui_access;
+mod ui_alerts;
 mod ui_auth;
 mod ui_csrf;
 mod ui_issues;

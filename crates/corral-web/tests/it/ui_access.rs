@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration, Utc};
+use corral_core::alerts::{ChannelConfig, Condition, NewAlertRule, RuleSpec};
 use corral_core::model::{ALL_SCOPES, RateLimit, Role, UserId};
 use corral_core::{IssueQuery, NewProject, NewUser};
 use corral_web::api::{hash_token, new_token_secret};
@@ -224,7 +225,75 @@ const MATRIX: &[Row] = &[
     post("/settings/rival-org/projects/rival/keys",                             "label=key $n",                                        [NF, NF, NF, NF, OK, OK, LG]),
     // another organization's key through acme's project
     post("/settings/acme/projects/backend/keys/$rival_key_id/active",           "active=false",                                        [NF, NF, FB, NF, NF, NF, LG]),
+    // alert channels
+    get("/settings/acme/alert-channels/",                                                                                              [OK, OK, OK, OK, NF, OK, LG]),
+    post("/settings/acme/alert-channels/",                                      "kind=slack&name=ch $n&url=https://hooks.example.com/x", [OK, OK, FB, FB, NF, OK, LG]),
+    get("/settings/acme/alert-channels/new?kind=webhook",                                                                              [OK, OK, FB, FB, NF, OK, LG]),
+    get("/settings/acme/alert-channels/$channel/",                                                                                     [OK, OK, OK, OK, NF, OK, LG]),
+    post("/settings/acme/alert-channels/$channel/",                             "name=ops&url=https://hooks.example.com/x",            [OK, OK, FB, FB, NF, OK, LG]),
+    post("/settings/acme/alert-channels/$channel/test",                         "",                                                    [OK, OK, FB, FB, NF, OK, LG]),
+    post("/settings/acme/alert-channels/$fresh_channel/delete",                 "confirm=yes",                                         [OK, OK, FB, FB, NF, OK, LG]),
+    get("/settings/rival-org/alert-channels/$channel/",                                                                                [NF, NF, NF, NF, NF, NF, LG]),
+    get("/settings/acme/alert-channels/$rival_channel/",                                                                               [NF, NF, NF, NF, NF, NF, LG]),
+    post("/settings/acme/alert-channels/$rival_channel/delete",                 "confirm=yes",                                         [NF, NF, NF, NF, NF, NF, LG]),
+    post("/settings/rival-org/alert-channels/$rival_channel/test",              "",                                                    [NF, NF, NF, NF, OK, OK, LG]),
+    // a project's alert rules, their tests and the mute
+    get("/settings/acme/projects/backend/alerts/",                                                                                     [OK, OK, OK, NF, NF, OK, LG]),
+    post("/settings/acme/projects/backend/alerts/",                             "name=rule $n&new_issue=on&channel=$channel&interval=30&enabled=on", [OK, OK, FB, NF, NF, OK, LG]),
+    get("/settings/acme/projects/backend/alerts/new",                                                                                  [OK, OK, FB, NF, NF, OK, LG]),
+    post("/settings/acme/projects/backend/alerts/mute",                         "muted=false",                                         [OK, OK, FB, NF, NF, OK, LG]),
+    get("/settings/acme/projects/backend/alerts/$rule/",                                                                               [OK, OK, OK, NF, NF, OK, LG]),
+    post("/settings/acme/projects/backend/alerts/$rule/",                       "name=new issues&new_issue=on&channel=$channel&interval=30&enabled=on", [OK, OK, FB, NF, NF, OK, LG]),
+    post("/settings/acme/projects/backend/alerts/$rule/test",                   "",                                                    [OK, OK, FB, NF, NF, OK, LG]),
+    post("/settings/acme/projects/backend/alerts/$fresh_rule/delete",           "confirm=yes",                                         [OK, OK, FB, NF, NF, OK, LG]),
+    get("/settings/rival-org/projects/rival/alerts/$rule/",                                                                            [NF, NF, NF, NF, NF, NF, LG]),
+    get("/settings/acme/projects/backend/alerts/$rival_rule/",                                                                         [NF, NF, NF, NF, NF, NF, LG]),
+    post("/settings/acme/projects/backend/alerts/$rival_rule/test",             "",                                                    [NF, NF, NF, NF, NF, NF, LG]),
+    post("/settings/rival-org/projects/rival/alerts/mute",                      "muted=false",                                         [NF, NF, NF, NF, OK, OK, LG]),
+    // the user's mail: an issue's subscription, their settings, links in mail
+    post("/organizations/acme/issues/$issue/subscription",                      "subscribed=default",                                  [OK, OK, OK, NF, NF, OK, LG]),
+    post("/organizations/rival-org/issues/$rival_issue/subscription",           "subscribed=default",                                  [NF, NF, NF, NF, OK, OK, LG]),
+    post("/settings/account/notifications",                                     "alerts=on&assigned=on&workflow=on",                   [OK, OK, OK, OK, OK, OK, LG]),
+    get("/unsubscribe/$unsubscribe/alerts",                                                                                            [OK, OK, OK, OK, OK, OK, OK]),
+    visitor_post("/unsubscribe/$unsubscribe/alerts",                            "",                                                    [OK, OK, OK, OK, OK, OK, OK]),
+    get("/unsubscribe/$token64/alerts",                                                                                                [NF, NF, NF, NF, NF, NF, NF]),
+    visitor_post("/unsubscribe/$token64/alerts",                                "List-Unsubscribe=One-Click",                          [NF, NF, NF, NF, NF, NF, NF]),
 ];
+
+/// A Slack channel of an organization; its id.
+async fn alert_channel(app: &TestApp, org_id: i64, name: &str) -> i64 {
+    app.store
+        .create_alert_channel(
+            org_id,
+            name,
+            &ChannelConfig::Slack {
+                url: "https://hooks.example.com/services/x".into(),
+            },
+        )
+        .await
+        .expect("channel")
+        .id
+}
+
+/// A rule of a project sending to `channel`; its id.
+async fn alert_rule(app: &TestApp, project_id: i64, channel: i64) -> i64 {
+    app.store
+        .create_alert_rule(&NewAlertRule {
+            project_id,
+            name: "new issues".into(),
+            enabled: true,
+            spec: RuleSpec {
+                conditions: vec![Condition::NewIssue],
+                filters: vec![],
+                channels: vec![channel],
+                action_interval_minutes: 30,
+            },
+            created_by: None,
+        })
+        .await
+        .expect("rule")
+        .id
+}
 
 struct World {
     app: TestApp,
@@ -244,6 +313,12 @@ struct World {
     key_id: i64,
     rival_key_id: i64,
     invitation: String,
+    channel: i64,
+    rule: i64,
+    rival_channel: i64,
+    rival_rule: i64,
+    /// Whose mail `$unsubscribe` links turn off.
+    unsubscribe: String,
     counter: AtomicUsize,
 }
 
@@ -329,6 +404,15 @@ impl World {
             .await
             .unwrap();
         let key_id = app.fixtures().key.id;
+        // no alert runner here: test notifications answer at once, pending
+        app.state
+            .set_test_notification_wait(std::time::Duration::ZERO);
+        let channel = alert_channel(&app, org_id, "ops").await;
+        let rule = alert_rule(&app, backend, channel).await;
+        let rival_channel = alert_channel(&app, rival.org_id, "rival-ops").await;
+        let rival_rule = alert_rule(&app, rival.id, rival_channel).await;
+        let unsubscriber = user("unsubscriber@acme.test", false).await;
+        let unsubscribe = store.unsubscribe_token(unsubscriber).await.unwrap();
         World {
             client: reqwest::Client::builder()
                 .no_proxy()
@@ -359,6 +443,11 @@ impl World {
             key_id,
             rival_key_id: rival_key.id,
             invitation,
+            channel,
+            rule,
+            rival_channel,
+            rival_rule,
+            unsubscribe,
             counter: AtomicUsize::new(0),
         }
     }
@@ -504,6 +593,12 @@ impl World {
                 None => "1".into(),
             },
             "fresh_owner_token" => self.token_of(self.users[0].expect("the owner")).await,
+            "fresh_channel" => alert_channel(&self.app, self.org_id, &format!("fresh-{n}"))
+                .await
+                .to_string(),
+            "fresh_rule" => alert_rule(&self.app, self.backend, self.channel)
+                .await
+                .to_string(),
             other => panic!("unknown placeholder ${other}"),
         }
     }
@@ -547,6 +642,11 @@ impl World {
                     "key_id" => self.key_id.to_string(),
                     "rival_key_id" => self.rival_key_id.to_string(),
                     "invitation" => self.invitation.clone(),
+                    "channel" => self.channel.to_string(),
+                    "rule" => self.rule.to_string(),
+                    "rival_channel" => self.rival_channel.to_string(),
+                    "rival_rule" => self.rival_rule.to_string(),
+                    "unsubscribe" => self.unsubscribe.clone(),
                     "token64" => random_token(),
                     "password" => PASSWORD.into(),
                     "stylesheet_file" => corral_web::ui::STYLESHEET_URL
@@ -773,6 +873,14 @@ fn shape(path: &str) -> String {
         "reset",
         "accept",
         "static",
+        "alert-channels",
+        "new",
+        "test",
+        "alerts",
+        "mute",
+        "subscription",
+        "notifications",
+        "unsubscribe",
     ];
     let path = path.split(['?', '#']).next().unwrap_or("");
     path.split('/')
@@ -807,9 +915,12 @@ fn forms_without_token(html: &str, csrf: &str) -> Vec<String> {
             !form.contains(&format!(r#"name="csrf_token" value="{csrf}""#))
         })
         .filter_map(|form| form.split('"').next().map(str::to_string))
-        // the visitors' forms: signing in, resets, new accounts
+        // the visitors' forms: signing in, resets, new accounts, unsubscribing
         .filter(|action| {
-            !(action == "/login" || action.starts_with("/reset") || action.starts_with("/accept/"))
+            !(action == "/login"
+                || action.starts_with("/reset")
+                || action.starts_with("/accept/")
+                || action.starts_with("/unsubscribe/"))
         })
         .collect()
 }

@@ -11,6 +11,7 @@
 
 use chrono::{Duration, Utc};
 use corral_core::NewUser;
+use corral_core::alerts::{ChannelConfig, Condition, NewAlertRule, RuleSpec};
 use corral_core::model::Role;
 use corral_web::session::{SESSION_COOKIE, random_token, sha256_hex};
 use corral_web::ui::{Guard, route_table};
@@ -35,6 +36,9 @@ struct World {
     own_invitation_token: String,
     api_token: i64,
     reset_token: String,
+    channel: i64,
+    rule: i64,
+    unsubscribe_token: String,
 }
 
 impl World {
@@ -97,6 +101,34 @@ impl World {
             .create_password_reset(&sha256_hex(&reset_token), member, later)
             .await
             .unwrap();
+        let channel = store
+            .create_alert_channel(
+                org_id,
+                "ops",
+                &ChannelConfig::Slack {
+                    url: "https://hooks.example.com/services/x".into(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let rule = store
+            .create_alert_rule(&NewAlertRule {
+                project_id: f.project.id,
+                name: "new issues".into(),
+                enabled: true,
+                spec: RuleSpec {
+                    conditions: vec![Condition::NewIssue],
+                    filters: vec![],
+                    channels: vec![channel],
+                    action_interval_minutes: 30,
+                },
+                created_by: None,
+            })
+            .await
+            .unwrap()
+            .id;
+        let unsubscribe_token = store.unsubscribe_token(member).await.unwrap();
         let secret = random_token();
         let csrf = random_token();
         store
@@ -114,6 +146,9 @@ impl World {
             own_invitation_token,
             api_token,
             reset_token,
+            channel,
+            rule,
+            unsubscribe_token,
             app,
         }
     }
@@ -142,6 +177,11 @@ impl World {
                     ("tokens", "id") => self.api_token.to_string(),
                     ("reset", "token") => self.reset_token.clone(),
                     ("accept", "token") => self.invitation_token.clone(),
+                    ("alert-channels", "channel") => self.channel.to_string(),
+                    ("alerts", "rule") => self.rule.to_string(),
+                    ("unsubscribe", "token") => self.unsubscribe_token.clone(),
+                    // the segment before is the token's
+                    (_, "scope") => "alerts".into(),
                     ("static", "file") => "corral.css".into(),
                     _ => panic!("{path}: no value for {{{name}}} after /{before}/; add one here"),
                 }
@@ -272,6 +312,30 @@ async fn every_state_changing_route_refuses_forged_requests(shape: Shape) {
     assert_eq!(teams.len(), 1, "{teams:?}");
     let issue = store.issue_by_id(world.issue).await.unwrap();
     assert_eq!(issue.status.as_str(), "unresolved");
+    let channels = store.list_alert_channels(f.org.id).await.unwrap();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!(channels[0].name, "ops");
+    assert!(store.alert_rule_by_id(world.rule).await.is_ok());
+    assert!(!store.project_alerts_muted(f.project.id).await.unwrap());
+    assert!(
+        store
+            .notification_settings(world.member)
+            .await
+            .unwrap()
+            .alerts
+    );
+    let queued = store
+        .list_deliveries(&corral_core::alerts::DeliveryFilter {
+            org_id: Some(f.org.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        queued.is_empty(),
+        "no test notification was sent: {queued:?}"
+    );
 }
 
 embedded_only!(every_state_changing_route_refuses_forged_requests);

@@ -1,7 +1,7 @@
 //! The admin CLI as a script uses it (`--json`), against both databases: the
 //! embedded SQLite file of a running `corral serve`, and the PostgreSQL of a
-//! running cluster. Plus what the first and later starts of `corral serve`
-//! print.
+//! running cluster (then its alerting commands, `cli_alerts`). Plus what the
+//! first and later starts of `corral serve` print.
 
 use crate::support;
 
@@ -15,7 +15,7 @@ use corral_testkit::{
 use serde_json::Value;
 
 /// How to run `corral <args>` against one server's database.
-struct Admin {
+pub(crate) struct Admin {
     prefix: Vec<String>,
     env: Vec<(String, String)>,
     base_url: String,
@@ -41,6 +41,10 @@ impl Admin {
         }
     }
 
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let mut all: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
         all.extend_from_slice(args);
@@ -54,12 +58,12 @@ impl Admin {
     }
 
     /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         corral_testkit::succeeded(args, &self.run(args))
     }
 
     /// Runs a command with `--json`; one JSON value per line.
-    fn json(&self, args: &[&str]) -> Vec<Value> {
+    pub(crate) fn json(&self, args: &[&str]) -> Vec<Value> {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         self.ok(&all)
@@ -69,7 +73,7 @@ impl Admin {
     }
 
     /// Runs a command that must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             !out.status.success(),
@@ -261,7 +265,9 @@ async fn script(admin: &Admin) {
 async fn the_cli_scripts_an_embedded_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = Embedded::start(dir.path(), &[]).await;
-    script(&Admin::embedded(&server)).await;
+    let admin = Admin::embedded(&server);
+    script(&admin).await;
+    crate::cli_alerts::alerts(&admin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +278,9 @@ async fn the_cli_scripts_a_cluster() {
         .tempdir()
         .unwrap();
     let cluster = Cluster::start(db.url(), &redis_url(), &test_queue_name(), dir.path(), &[]).await;
-    script(&Admin::cluster(&cluster)).await;
+    let admin = Admin::cluster(&cluster);
+    script(&admin).await;
+    crate::cli_alerts::alerts(&admin).await;
 }
 
 fn line_starting<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {

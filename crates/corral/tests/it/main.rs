@@ -5,6 +5,7 @@
 mod alerts;
 mod browser;
 mod cli_admin;
+mod cli_alerts;
 mod cli_script;
 mod common;
 mod dead_letter;

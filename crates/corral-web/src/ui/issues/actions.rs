@@ -1,6 +1,7 @@
 //! The forms of the issue page: status (resolve, resolve in the next
 //! release, ignore for a while or for a number of events, unresolve),
-//! assignee and comments. Each form's CSRF token is checked first (by
+//! assignee, comments, and the user's subscription. Changes of the issue
+//! are recorded on its timeline ([`crate::activity`]). Each form's CSRF token is checked first (by
 //! [`CsrfForm`]), then that the user sees the issue (404) and may triage
 //! (403); then each redirects back to the issue with a notice.
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use super::super::{CsrfForm, UiError};
 use super::{encode, visible_issue};
 use crate::access::Action;
+use crate::activity;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
@@ -28,6 +30,13 @@ pub(super) struct AssignForm {
     /// `user:ID`, `team:ID`, or empty to unassign.
     #[serde(default)]
     assignee: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SubscriptionForm {
+    /// `true`, `false`, or `default`.
+    #[serde(default)]
+    subscribed: String,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +98,11 @@ pub(super) async fn status(
     let Some((change, notice)) = status_change(&form.action, &issue) else {
         return Err(UiError::BadRequest("unknown action".into()));
     };
-    state.store.set_issue_status(issue.id, change).await?;
+    state
+        .store
+        .set_issue_status(issue.id, change.clone())
+        .await?;
+    activity::status_changed(&state.store, &issue, &change, signed.access.user.id).await?;
     Ok(back(&org, &issue, notice))
 }
 
@@ -110,7 +123,10 @@ pub(super) async fn assign(
         "unassigned"
     };
     match state.store.assign_issue(issue.id, assignee).await {
-        Ok(_) => Ok(back(&org, &issue, notice)),
+        Ok(_) => {
+            activity::assigned(&state.store, &issue, assignee, signed.access.user.id).await?;
+            Ok(back(&org, &issue, notice))
+        }
         // the same answer whoever it names: nothing about other organizations
         Err(StoreError::Invalid { .. }) => Err(UiError::BadRequest(
             "not a member and not a team of this organization".into(),
@@ -131,10 +147,36 @@ pub(super) async fn comment(
         .add_comment(issue.id, signed.access.user.id, &form.text)
         .await
     {
-        Ok(_) => Ok(back(&org, &issue, "commented")),
+        Ok(comment) => {
+            let actor = signed.access.user.id;
+            activity::commented(&state.store, issue.id, &comment.text, actor).await?;
+            Ok(back(&org, &issue, "commented"))
+        }
         Err(StoreError::Invalid { reason, .. }) => {
             Err(UiError::BadRequest(format!("comment: {reason}")))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The user's own mail about the issue: subscribe, unsubscribe, or back to
+/// the default (mail while it is assigned to them).
+pub(super) async fn subscribe(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((org, id)): Path<(String, String)>,
+    CsrfForm(form): CsrfForm<SubscriptionForm>,
+) -> Result<Response, UiError> {
+    let (org, issue) = triage(&state, &signed, &org, &id).await?;
+    let (choice, notice) = match form.subscribed.as_str() {
+        "true" => (Some(true), "subscribed"),
+        "false" => (Some(false), "unsubscribed"),
+        "default" => (None, "subscription_default"),
+        _ => return Err(UiError::BadRequest("unknown subscription".into())),
+    };
+    state
+        .store
+        .set_issue_subscription(issue.id, signed.access.user.id, choice)
+        .await?;
+    Ok(back(&org, &issue, notice))
 }

@@ -24,6 +24,7 @@ use super::super::{Chrome, CsrfForm, UiError, render};
 use super::when::When;
 use super::{People, encode, notice_text, visible_org};
 use crate::access::Action;
+use crate::activity;
 use crate::session::SignedIn;
 use crate::state::AppState;
 
@@ -636,7 +637,7 @@ pub(super) async fn bulk(
     let mut allowed = Vec::new();
     for issue in found {
         match issue {
-            Ok(i) if visible.contains(&i.project_id) => allowed.push(i.id),
+            Ok(i) if visible.contains(&i.project_id) => allowed.push(i),
             Ok(_) | Err(corral_core::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -644,7 +645,12 @@ pub(super) async fn bulk(
     let changed = if allowed.is_empty() {
         0
     } else {
-        state.store.set_issues_status(&allowed, change).await?
+        let ids: Vec<i64> = allowed.iter().map(|i| i.id).collect();
+        let changed = state.store.set_issues_status(&ids, change.clone()).await?;
+        for issue in &allowed {
+            activity::status_changed(&state.store, issue, &change, signed.access.user.id).await?;
+        }
+        changed
     };
     Ok(Redirect::to(&with_notice(&back, notice, Some(changed))).into_response())
 }

@@ -1,6 +1,7 @@
 //! The issue pages: an organization's issue list with bulk actions, an issue
-//! with one of its events, the event's raw JSON, and the forms that act on
-//! an issue (status, assignee, comments).
+//! with one of its events and its timeline, the event's raw JSON, and the
+//! forms that act on an issue (status, assignee, comments) or on the user's
+//! mail about it (subscription).
 //!
 //! Access decides everything: an issue of a project the user cannot see,
 //! or of another organization, is 404 like one that does not exist; acting
@@ -11,6 +12,7 @@ mod actions;
 mod event;
 mod list;
 mod page;
+mod timeline;
 mod when;
 
 use std::collections::HashMap;
@@ -51,6 +53,10 @@ pub fn routes() -> UiRoutes {
         .route(
             "/organizations/{org}/issues/{id}/comments",
             post(actions::comment),
+        )
+        .route(
+            "/organizations/{org}/issues/{id}/subscription",
+            post(actions::subscribe),
         )
 }
 
@@ -191,6 +197,13 @@ fn notice_text(key: &str, n: Option<u64>) -> Option<String> {
         ("assigned", _) => "Assigned.".into(),
         ("unassigned", _) => "Unassigned.".into(),
         ("commented", _) => "Comment added.".into(),
+        ("subscribed", _) => {
+            "Subscribed: you get mail when the issue is resolved, regresses or is assigned.".into()
+        }
+        ("unsubscribed", _) => "Unsubscribed: you get no more mail about this issue.".into(),
+        ("subscription_default", _) => {
+            "You get this issue's mail while it is assigned to you, as by default.".into()
+        }
         ("none_selected", _) => "No issues were selected.".into(),
         _ => return None,
     })

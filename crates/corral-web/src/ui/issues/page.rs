@@ -1,16 +1,14 @@
 //! The issue page: what the issue is, how often it happens, its tag values,
 //! one of its events in full (the latest, or one named in the URL, with
-//! links to the older and newer one), comments and the action forms; and
-//! the event's raw JSON.
+//! links to the older and newer one), its timeline (activity and comments),
+//! the action forms and the user's subscription; and the event's raw JSON.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use corral_core::model::{
-    Comment, Issue, IssueStatus, Project, StoredEvent, TagKeyCounts, format_short_id,
-};
+use corral_core::model::{Issue, IssueStatus, Project, StoredEvent, TagKeyCounts, format_short_id};
 use corral_core::{EventCursor, StoreError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -18,9 +16,11 @@ use uuid::Uuid;
 use super::super::charts::{self, Chart};
 use super::super::{Chrome, UiError, render};
 use super::event::EventView;
+use super::timeline::{Entry, Others, strangers, timeline};
 use super::when::When;
 use super::{People, encode, notice_text, visible_issue};
 use crate::access::Action;
+use crate::activity::{Subscription, subscription};
 use crate::session::SignedIn;
 use crate::state::AppState;
 
@@ -63,10 +63,13 @@ struct TagBreakdown {
     others: usize,
 }
 
-struct CommentView {
-    author: String,
-    text: String,
-    when: When,
+/// Whether the user gets the issue's workflow mail, and why.
+struct SubscriptionView {
+    subscribed: bool,
+    /// Why, in a few words.
+    reason: &'static str,
+    /// Their workflow mail is off in their settings.
+    workflow_off: bool,
 }
 
 struct Choice {
@@ -91,7 +94,8 @@ struct IssuePage {
     older: Option<String>,
     newer: Option<String>,
     json_href: Option<String>,
-    comments: Vec<CommentView>,
+    timeline: Vec<Entry>,
+    subscription: SubscriptionView,
     members: Vec<Choice>,
     teams: Vec<Choice>,
     can_triage: bool,
@@ -161,12 +165,32 @@ fn tag_breakdowns(org: &str, keys: &[TagKeyCounts]) -> Vec<TagBreakdown> {
         .collect()
 }
 
-fn comment_view(c: &Comment, now: DateTime<Utc>) -> CommentView {
-    CommentView {
-        author: c.user_name.clone(),
-        text: c.text.clone(),
-        when: When::new(c.created_at, now),
+fn subscription_view(s: Subscription, workflow_off: bool) -> SubscriptionView {
+    SubscriptionView {
+        subscribed: s.subscribed,
+        reason: match (s.chosen, s.subscribed) {
+            (Some(true), _) => "you subscribed",
+            (Some(false), _) => "you unsubscribed",
+            (None, true) => "it is assigned to you",
+            (None, false) => "you did not subscribe",
+        },
+        workflow_off,
     }
+}
+
+/// Names of people who acted on the issue without being members.
+async fn others(state: &AppState, ids: Vec<i64>) -> Result<Others, UiError> {
+    let mut names = Others::new();
+    for id in ids {
+        match state.store.user_by_id(id).await {
+            Ok(u) => {
+                names.insert(id, super::display_name(&u.name, &u.email));
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(names)
 }
 
 /// The issue page with its latest event.
@@ -239,6 +263,13 @@ async fn show(
         async { Ok(store.list_comments(issue.id).await?) },
         People::load(state, org.id),
     )?;
+    let me = signed.access.user.id;
+    let (activities, subscription, settings) = futures::try_join!(
+        store.list_activities(issue.id),
+        subscription(store, &issue, me),
+        store.notification_settings(me),
+    )?;
+    let others = others(state, strangers(&activities, &people)).await?;
     let base = format!("/organizations/{}/issues/{}/", encode(&org.slug), issue.id);
     let (older, newer) = match &event {
         Some(e) => {
@@ -268,7 +299,8 @@ async fn show(
         event: event.as_ref().map(|e| EventView::new(e, &org.slug, now)),
         older: older.map(event_href),
         newer: newer.map(event_href),
-        comments: comments.iter().map(|c| comment_view(c, now)).collect(),
+        timeline: timeline(&issue, &activities, &comments, &people, &others, now),
+        subscription: subscription_view(subscription, !settings.workflow),
         members: people
             .members
             .iter()

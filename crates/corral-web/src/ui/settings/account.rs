@@ -1,10 +1,12 @@
-//! `/settings/account/`: the user's name, password, sessions and API tokens.
+//! `/settings/account/`: the user's name, mail settings, password, sessions
+//! and API tokens.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
+use corral_core::alerts::NotificationSettings;
 use corral_core::model::{ALL_SCOPES, TokenId};
 use serde::Deserialize;
 
@@ -27,6 +29,7 @@ pub fn routes() -> UiRoutes {
         .route("/settings/account/sessions", post(end_other_sessions))
         .route("/settings/account/tokens", post(create_token))
         .route("/settings/account/tokens/{id}/delete", post(delete_token))
+        .route("/settings/account/notifications", post(notifications))
 }
 
 struct TokenRow {
@@ -59,6 +62,7 @@ struct AccountPage {
     tokens: Vec<TokenRow>,
     scope_groups: Vec<ScopeGroup>,
     new_token: Option<NewToken>,
+    notifications: NotificationSettings,
 }
 
 impl AccountPage {
@@ -92,6 +96,7 @@ async fn show(
     let chrome = Chrome::new(state, signed, None).await?;
     let user = &signed.access.user;
     let tokens = state.store.list_api_tokens(user.id).await?;
+    let notifications = state.store.notification_settings(user.id).await?;
     let showing_secret = new_token.is_some();
     let mut response = render(&AccountPage {
         chrome,
@@ -114,6 +119,7 @@ async fn show(
             .collect(),
         scope_groups: scope_groups(),
         new_token,
+        notifications,
     })?;
     if showing_secret {
         // the secret must not linger in caches or the back button
@@ -292,6 +298,32 @@ async fn delete_token(
         .await
         .map_err(missing("token"))?;
     done(PAGE, "token_deleted")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NotificationsForm {
+    alerts: String,
+    assigned: String,
+    workflow: String,
+}
+
+/// The three mail settings; a box left unticked turns its mail off.
+async fn notifications(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<NotificationsForm>,
+) -> Result<Response, UiError> {
+    let settings = NotificationSettings {
+        alerts: !form.alerts.is_empty(),
+        assigned: !form.assigned.is_empty(),
+        workflow: !form.workflow.is_empty(),
+    };
+    state
+        .store
+        .set_notification_settings(signed.access.user.id, &settings)
+        .await?;
+    done(PAGE, "notifications_saved")
 }
 
 #[cfg(test)]

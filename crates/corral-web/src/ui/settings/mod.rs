@@ -1,5 +1,6 @@
-//! Settings: the user's account, and per organization its name, members
-//! (with invitations), teams and projects (with DSN keys).
+//! Settings: the user's account (with their mail settings), and per
+//! organization its name, members (with invitations), teams, projects
+//! (with DSN keys and alert rules) and alert channels.
 //!
 //! Every member of an organization may read its settings; changing them
 //! needs the role [`Access`](crate::access::Access) asks for (403), and
@@ -9,6 +10,9 @@
 //! problem when the input was refused.
 
 mod account;
+mod alerts;
+mod channels;
+mod deliveries;
 mod members;
 mod organization;
 mod projects;
@@ -32,6 +36,8 @@ pub fn routes() -> UiRoutes {
         .merge(members::routes())
         .merge(teams::routes())
         .merge(projects::routes())
+        .merge(channels::routes())
+        .merge(alerts::routes())
 }
 
 /// A message at the top of a page.
@@ -83,6 +89,15 @@ impl Notice {
             "key_enabled" => "The key was enabled.",
             "key_disabled" => "The key was disabled: events sent with it are refused.",
             "key_deleted" => "The key was deleted.",
+            "channel_created" => "The channel was created.",
+            "channel_saved" => "The channel was saved.",
+            "channel_deleted" => "The channel was deleted.",
+            "rule_created" => "The rule was created.",
+            "rule_saved" => "The rule was saved.",
+            "rule_deleted" => "The rule was deleted.",
+            "alerts_muted" => "The project's alerts are muted.",
+            "alerts_unmuted" => "The project's alerts are on again.",
+            "notifications_saved" => "Your mail settings were saved.",
             _ => return None,
         };
         Some(Notice::ok(text))
@@ -107,7 +122,7 @@ impl NoticeQuery {
 pub struct OrgNav {
     pub slug: String,
     pub name: String,
-    /// `organization`, `members`, `teams` or `projects`.
+    /// `organization`, `members`, `teams`, `projects` or `channels`.
     pub current: &'static str,
     /// Admins and owners: projects, keys, teams, invitations.
     pub can_manage_projects: bool,
