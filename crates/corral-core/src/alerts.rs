@@ -742,6 +742,44 @@ pub struct AlertIssue {
     pub url: String,
 }
 
+impl AlertIssue {
+    /// The issue as messages show it, linking to its page under `base_url`;
+    /// the top frame from the issue's metadata (`function` in `filename`, as
+    /// Sentry records the crashing frame), else the culprit.
+    pub fn of(i: &Issue, project: &crate::model::Project, base_url: &str) -> AlertIssue {
+        let meta = |k: &str| {
+            i.metadata
+                .get(k)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        let top_frame = match (meta("filename"), meta("function")) {
+            (Some(file), Some(func)) => Some(format!("{func} in {file}")),
+            (Some(file), None) => Some(file.to_owned()),
+            (None, Some(func)) => Some(func.to_owned()),
+            (None, None) => (!i.culprit.is_empty()).then(|| i.culprit.clone()),
+        };
+        AlertIssue {
+            id: i.id,
+            short_id: crate::model::format_short_id(&project.slug, i.short_id),
+            title: i.title.clone(),
+            culprit: i.culprit.clone(),
+            level: i.level,
+            status: i.status.as_str().to_owned(),
+            times_seen: i.times_seen,
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            top_frame,
+            url: format!(
+                "{}/organizations/{}/issues/{}/",
+                base_url.trim_end_matches('/'),
+                project.org_slug,
+                i.id
+            ),
+        }
+    }
+}
+
 /// What a window condition counted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertWindow {

@@ -462,7 +462,7 @@ impl AlertRunner {
             project_name: project.name.clone(),
             environment: scope.and_then(|s| s.subject.environment.clone()),
             release: scope.and_then(|s| s.subject.release.clone()),
-            issue: scope.map(|s| alert_issue(&self.base_url, org, &project.slug, &s.issue)),
+            issue: scope.map(|s| AlertIssue::of(&s.issue, project, &self.base_url)),
             window: None,
             event_id: None,
             project_url: format!(
@@ -472,35 +472,5 @@ impl AlertRunner {
             actor: None,
             created_at: now,
         }
-    }
-}
-
-/// The issue as messages show it; the top frame from the issue's metadata
-/// (`filename`/`function`, as Sentry records the crashing frame).
-pub fn alert_issue(base_url: &str, org_slug: &str, project_slug: &str, i: &Issue) -> AlertIssue {
-    let meta = |k: &str| {
-        i.metadata
-            .get(k)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-    };
-    let top_frame = match (meta("filename"), meta("function")) {
-        (Some(file), Some(func)) => Some(format!("{func} in {file}")),
-        (Some(file), None) => Some(file.to_owned()),
-        (None, Some(func)) => Some(func.to_owned()),
-        (None, None) => (!i.culprit.is_empty()).then(|| i.culprit.clone()),
-    };
-    AlertIssue {
-        id: i.id,
-        short_id: format_short_id(project_slug, i.short_id),
-        title: i.title.clone(),
-        culprit: i.culprit.clone(),
-        level: i.level,
-        status: i.status.as_str().to_owned(),
-        times_seen: i.times_seen,
-        first_seen: i.first_seen,
-        last_seen: i.last_seen,
-        top_frame,
-        url: format!("{base_url}/organizations/{org_slug}/issues/{}/", i.id),
     }
 }

@@ -13,7 +13,7 @@ use corral_core::alerts::{
     AlertIssue, AlertKind, AlertMessage, AlertRule, AlertSpecError, Channel, ChannelConfig,
     Delivery, DeliveryStatus, DeliveryTarget, MAX_NAME_CHARS, NewDelivery, RuleSpec,
 };
-use corral_core::model::{Issue, OrgId, Organization, Project, User, format_short_id};
+use corral_core::model::{OrgId, Organization, Project, User};
 use corral_core::{IssueQuery, IssueSort, SharedStore, StoreError, StoreResult};
 
 use crate::mail::local_base_url;
@@ -209,26 +209,6 @@ pub fn person(user: &User) -> String {
     }
 }
 
-/// The issue as a message shows it, with a link under `base`.
-pub fn alert_issue(issue: &Issue, project: &Project, base: &str) -> AlertIssue {
-    AlertIssue {
-        id: issue.id,
-        short_id: format_short_id(&project.slug, issue.short_id),
-        title: issue.title.clone(),
-        culprit: issue.culprit.clone(),
-        level: issue.level,
-        status: issue.status.as_str().to_string(),
-        times_seen: issue.times_seen,
-        first_seen: issue.first_seen,
-        last_seen: issue.last_seen,
-        top_frame: None,
-        url: format!(
-            "{base}/organizations/{}/issues/{}/",
-            project.org_slug, issue.id
-        ),
-    }
-}
-
 /// Queues a test notification to one channel. A channel belongs to no
 /// project: the message names the organization (project id 0).
 pub async fn test_channel(
@@ -313,7 +293,7 @@ pub async fn test_rule(
         project_name: project.name.clone(),
         environment: None,
         release: newest.first().and_then(|i| i.last_release.clone()),
-        issue: newest.first().map(|i| alert_issue(i, project, &base)),
+        issue: newest.first().map(|i| AlertIssue::of(i, project, &base)),
         window: None,
         event_id: None,
         project_url: format!(
