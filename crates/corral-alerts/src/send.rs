@@ -64,7 +64,10 @@ pub struct Sender {
 
 struct Inner {
     store: SharedStore,
-    outbound: Outbound,
+    /// Made on first use: a process that never sends keeps no TLS roots
+    /// or connection pool in memory.
+    outbound: tokio::sync::OnceCell<Outbound>,
+    alerts: corral_core::config::AlertsConfig,
     mailer: Option<Mailer>,
     max_attempts: i32,
 }
@@ -72,7 +75,7 @@ struct Inner {
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
-            .field("outbound", &self.inner.outbound)
+            .field("outbound", &self.inner.outbound.get())
             .field("mailer", &self.inner.mailer)
             .field("max_attempts", &self.inner.max_attempts)
             .finish()
@@ -84,8 +87,7 @@ impl Sender {
     /// policy, timeout) and mail when `smtp_url` and `base_url` are set.
     /// Fails only on an unusable SMTP URL or client.
     pub fn new(store: SharedStore, config: &Config) -> Result<Sender, SenderError> {
-        let outbound = Outbound::from_config(&config.alerts)?;
-        Sender::with_outbound(store, config, outbound)
+        Sender::build(store, config, tokio::sync::OnceCell::new())
     }
 
     /// The same with another outbound client (tests: a policy allowing one
@@ -95,18 +97,35 @@ impl Sender {
         config: &Config,
         outbound: Outbound,
     ) -> Result<Sender, SenderError> {
+        Sender::build(
+            store,
+            config,
+            tokio::sync::OnceCell::new_with(Some(outbound)),
+        )
+    }
+
+    fn build(
+        store: SharedStore,
+        config: &Config,
+        outbound: tokio::sync::OnceCell<Outbound>,
+    ) -> Result<Sender, SenderError> {
         Ok(Sender {
             inner: Arc::new(Inner {
                 store,
                 outbound,
+                alerts: config.alerts.clone(),
                 mailer: Mailer::from_config(config)?,
                 max_attempts: config.alerts.delivery_attempts.max(1),
             }),
         })
     }
 
-    pub fn outbound(&self) -> &Outbound {
-        &self.inner.outbound
+    /// The outbound client, made on first use.
+    pub async fn outbound(&self) -> Result<&Outbound, OutboundError> {
+        self.inner
+            .outbound
+            .get_or_try_init(|| async { Outbound::from_config(&self.inner.alerts) })
+            .await
     }
 
     /// Whether email deliveries can be sent.
@@ -206,7 +225,11 @@ impl Sender {
         body: Vec<u8>,
         headers: Vec<(&str, String)>,
     ) -> DeliveryOutcome {
-        match self.inner.outbound.post_json(url, body, &headers).await {
+        let outbound = match self.outbound().await {
+            Ok(outbound) => outbound,
+            Err(e) => return dead(None, e.to_string()),
+        };
+        match outbound.post_json(url, body, &headers).await {
             Ok(reply) => http_outcome(attempt, &reply),
             Err(e) if e.is_permanent() => dead(None, e.to_string()),
             Err(e) => attempt.retry(None, e.to_string(), None),

@@ -822,22 +822,33 @@ pub trait Store: Send + Sync + 'static {
     // --- alerts: window counts ------------------------------------------------------
     /// Issues of the project seen since `since` (at most `max_issues`, most
     /// recently seen first), each with its events received since then,
-    /// counted up to `cap` (a count of `cap` means "at least").
+    /// counted up to `cap` (a count of `cap` means "at least"). Issues for
+    /// which rule `rule` fired after `fired_after` are left out: it cannot
+    /// fire for them again yet, so they are not counted.
     async fn issue_counts_since(
         &self,
         project_id: ProjectId,
         since: DateTime<Utc>,
         cap: i64,
         max_issues: u32,
+        rule: RuleId,
+        fired_after: DateTime<Utc>,
     ) -> StoreResult<Vec<(IssueId, i64)>>;
-    /// Distinct values of the `user` tag among the issue's events received
-    /// since `since`, looking at no more than `scan` of the newest events.
+    /// Distinct users (values of the `user` tag) whose latest event of the
+    /// issue happened since `since`, counted up to `cap`.
     async fn issue_users_since(
         &self,
         issue_id: IssueId,
         since: DateTime<Utc>,
-        scan: i64,
+        cap: i64,
     ) -> StoreResult<i64>;
+    /// Whether rule `rule` fired for the issue (0: the project) after `after`.
+    async fn alert_fired_after(
+        &self,
+        rule: RuleId,
+        issue_id: IssueId,
+        after: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// The project's events received since `since`, counted up to `cap`.
     async fn project_events_since(
         &self,

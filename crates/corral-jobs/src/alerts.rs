@@ -17,7 +17,7 @@
 //!
 //! Every step takes `now`, so tests drive time instead of sleeping.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -33,8 +33,6 @@ use tokio_util::sync::CancellationToken;
 const TRIGGER_BATCH: u32 = 100;
 /// Issues looked at per project and window (the most recently seen).
 const WINDOW_ISSUES: u32 = 200;
-/// Newest events of an issue scanned for distinct users.
-const USER_SCAN: i64 = 10_000;
 
 /// The alert runner of one process (see the module comment).
 #[derive(Clone)]
@@ -53,9 +51,6 @@ struct AlertsConfig {
     evaluate: StdDuration,
     concurrency: usize,
 }
-
-/// Issue counts per (project, minutes, threshold), shared by the rules of one evaluation.
-type WindowCounts = HashMap<(ProjectId, i64, i64), Vec<(IssueId, i64)>>;
 
 /// The issue, its project and organization, as messages need them.
 struct Scope {
@@ -153,13 +148,10 @@ impl AlertRunner {
     /// many fires were written.
     pub async fn evaluate_windows(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let rules = self.store.active_alert_rules().await?;
-        let mut counts = WindowCounts::new();
         let mut fired = 0;
         for rule in rules.iter().filter(|r| r.spec.windows().next().is_some()) {
             for condition in rule.spec.windows() {
-                fired += self
-                    .evaluate_condition(rule, condition, &mut counts, now)
-                    .await?;
+                fired += self.evaluate_condition(rule, condition, now).await?;
             }
         }
         Ok(fired)
@@ -169,7 +161,6 @@ impl AlertRunner {
         &self,
         rule: &AlertRule,
         condition: &Condition,
-        counts: &mut WindowCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<usize> {
         let Some((threshold, minutes)) = condition.window() else {
@@ -181,7 +172,16 @@ impl AlertRunner {
             threshold,
             minutes,
         };
+        // what fired within the action interval cannot fire again: not counted
+        let quiet_since = now - rule.spec.action_interval();
         if let Condition::EventRate { .. } = condition {
+            if self
+                .store
+                .alert_fired_after(rule.id, 0, quiet_since)
+                .await?
+            {
+                return Ok(0);
+            }
             let n = self
                 .store
                 .project_events_since(rule.project_id, since, threshold + 1)
@@ -198,15 +198,17 @@ impl AlertRunner {
             let fire = self.fire(rule, 0, project.org_id, message);
             return Ok(usize::from(self.store.fire_alert(&fire, now).await?));
         }
-        let key = (rule.project_id, minutes, threshold);
-        let found = match counts.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                self.store
-                    .issue_counts_since(rule.project_id, since, threshold + 1, WINDOW_ISSUES)
-                    .await?,
-            ),
-        };
+        let found = self
+            .store
+            .issue_counts_since(
+                rule.project_id,
+                since,
+                threshold + 1,
+                WINDOW_ISSUES,
+                rule.id,
+                quiet_since,
+            )
+            .await?;
         let mut fired = 0;
         for &(issue_id, n) in found.iter() {
             // more users than events cannot be: both conditions need n > threshold
@@ -217,7 +219,7 @@ impl AlertRunner {
                 Condition::Users { .. } => {
                     let users = self
                         .store
-                        .issue_users_since(issue_id, since, USER_SCAN)
+                        .issue_users_since(issue_id, since, threshold + 1)
                         .await?;
                     if users <= threshold {
                         continue;

@@ -745,13 +745,18 @@ where
         since: DateTime<Utc>,
         cap: i64,
         max_issues: u32,
+        rule: RuleId,
+        fired_after: DateTime<Utc>,
     ) -> StoreResult<Vec<(IssueId, i64)>> {
         // `last_seen` is the SDK's clock; an hour of slack keeps events whose
-        // clock runs behind.
+        // clock runs behind. Each count walks `events_issue_idx` and stops at
+        // the cap.
         sqlx::query(
             "SELECT i.id, (SELECT count(*) FROM (SELECT 1 FROM events e \
                 WHERE e.issue_id = i.id AND e.received_at >= $2 LIMIT $3) c) AS n \
              FROM issues i WHERE i.project_id = $1 AND i.last_seen >= $4 \
+               AND NOT EXISTS (SELECT 1 FROM alert_rule_fires f \
+                 WHERE f.rule_id = $6 AND f.issue_id = i.id AND f.fired_at > $7) \
              ORDER BY i.last_seen DESC LIMIT $5",
         )
         .param(project_id)
@@ -759,6 +764,8 @@ where
         .param(cap.max(1))
         .param(D::time(since - Duration::hours(1)))
         .param(i64::from(max_issues.clamp(1, 1000)))
+        .param(rule)
+        .param(D::time(fired_after))
         .fetch_all(self.0)
         .await
         .map_err(db)?
@@ -771,21 +778,39 @@ where
         &self,
         issue_id: IssueId,
         since: DateTime<Utc>,
-        scan: i64,
+        cap: i64,
     ) -> StoreResult<i64> {
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT count(DISTINCT u) AS n FROM (SELECT {} AS u FROM events e \
-               WHERE e.issue_id = $1 AND e.received_at >= $2 \
-               ORDER BY e.received_at DESC LIMIT $3) s",
-            D::EVENT_USER
-        )))
+        // the tag value counts keep each user's latest event of the issue
+        sqlx::query(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM issue_tag_values \
+               WHERE issue_id = $1 AND key = 'user' AND last_seen >= $2 LIMIT $3) c",
+        )
         .param(issue_id)
         .param(D::time(since))
-        .param(scan.max(1))
+        .param(cap.max(1))
         .fetch_one(self.0)
         .await
         .map_err(db)?
         .col("n")
+    }
+
+    pub(crate) async fn alert_fired_after(
+        &self,
+        rule: RuleId,
+        issue_id: IssueId,
+        after: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM alert_rule_fires WHERE rule_id = $1 \
+               AND issue_id = $2 AND fired_at > $3) AS present",
+        )
+        .param(rule)
+        .param(issue_id)
+        .param(D::time(after))
+        .fetch_one(self.0)
+        .await
+        .map_err(db)?
+        .col("present")
     }
 
     pub(crate) async fn project_events_since(

@@ -65,8 +65,6 @@ pub trait Dialect:
     /// rows another transaction holds are skipped, so concurrent runners take
     /// different rows.
     const SKIP_LOCKED: &'static str;
-    /// The value of event `e`'s `user` tag (NULL without one).
-    const EVENT_USER: &'static str;
     /// `LIKE` ignoring case.
     const ILIKE: &'static str;
     /// `(before, after)` a placeholder bound with [`Bind::param_ids`], for

@@ -275,8 +275,9 @@ store! {
     read list_deliveries(filter: &DeliveryFilter) -> Vec<Delivery>;
     read delivered_to_channel(issue_id: IssueId, channel_id: ChannelId) -> bool;
     read issue_counts_since(project_id: ProjectId, since: DateTime<Utc>, cap: i64,
-        max_issues: u32) -> Vec<(IssueId, i64)>;
-    read issue_users_since(issue_id: IssueId, since: DateTime<Utc>, scan: i64) -> i64;
+        max_issues: u32, rule: RuleId, fired_after: DateTime<Utc>) -> Vec<(IssueId, i64)>;
+    read issue_users_since(issue_id: IssueId, since: DateTime<Utc>, cap: i64) -> i64;
+    read alert_fired_after(rule: RuleId, issue_id: IssueId, after: DateTime<Utc>) -> bool;
     read project_events_since(project_id: ProjectId, since: DateTime<Utc>, cap: i64) -> i64;
     write add_activity(activity: &NewActivity, now: DateTime<Utc>) -> Activity;
     read list_activities(issue_id: IssueId) -> Vec<Activity>;

@@ -369,3 +369,104 @@ async fn resolving_the_issue_resolves_the_pagerduty_incident() {
     assert!(timeline.contains(&ActivityKind::AlertSent), "{timeline:?}");
     a.env.cleanup().await;
 }
+
+/// Workflow mail: assigning an issue mails the assignee, a regression mails
+/// the assignee and subscribers, and whoever unsubscribed from the issue or
+/// turned the setting off gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_mail_reaches_assignees_and_subscribers() {
+    use corral_core::model::{Assignee, Role};
+    use corral_testkit::smtp::SmtpServer;
+    let smtp = SmtpServer::start().await;
+    let mut a = Alerting::new(Shape::Sqlite).await;
+    a.config.smtp_url = Some(corral_core::config::Secret::new(smtp.url()));
+    let person = |email: &'static str| {
+        let store = a.store().clone();
+        let org = a.org;
+        async move {
+            let user = store
+                .create_user(corral_core::NewUser {
+                    email: email.into(),
+                    name: email.split('@').next().unwrap().into(),
+                    password_hash: None,
+                    is_superuser: false,
+                })
+                .await
+                .unwrap();
+            store
+                .set_membership(org, user.id, Role::Member)
+                .await
+                .unwrap();
+            user
+        }
+    };
+    let ann = person("ann@example.com").await;
+    let bob = person("bob@example.com").await;
+    let cy = person("cy@example.com").await;
+    let runner = a.runner();
+    let t0 = Utc::now();
+    let issue = a
+        .store()
+        .digest(&[a.event("mine", t0, None)])
+        .await
+        .unwrap()[0]
+        .issue_id
+        .unwrap();
+    a.round(&runner, t0).await;
+    // ann is assigned; bob subscribes; cy subscribes, then turns workflow mail off
+    a.store()
+        .assign_issue(issue, Some(Assignee::User(ann.id)))
+        .await
+        .unwrap();
+    a.store()
+        .add_activity(
+            &NewActivity {
+                issue_id: issue,
+                kind: ActivityKind::Assigned,
+                user_id: Some(bob.id),
+                data: json!({"assignee": format!("user:{}", ann.id)}),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    for u in [bob.id, cy.id] {
+        a.store()
+            .set_issue_subscription(issue, u, Some(true))
+            .await
+            .unwrap();
+    }
+    a.store()
+        .set_notification_settings(
+            cy.id,
+            &NotificationSettings {
+                workflow: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    a.round(&runner, t0 + Duration::seconds(1)).await;
+    let to_ann = smtp.wait_for_mail("ann@example.com", 1).await;
+    assert!(to_ann[0].contains("Issue assigned"), "{}", to_ann[0]);
+    // a regression: ann (assignee) and bob (subscribed), not cy
+    a.store()
+        .set_issue_status(issue, StatusChange::Resolve)
+        .await
+        .unwrap();
+    a.store()
+        .digest(&[a.event("mine", t0 + Duration::seconds(2), None)])
+        .await
+        .unwrap();
+    a.round(&runner, t0 + Duration::seconds(3)).await;
+    smtp.wait_for_mail("ann@example.com", 2).await;
+    let to_bob = smtp.wait_for_mail("bob@example.com", 1).await;
+    assert!(to_bob[0].contains("Regression"), "{}", to_bob[0]);
+    assert!(smtp.to("cy@example.com").is_empty());
+    assert_eq!(
+        smtp.messages().len(),
+        3,
+        "assigned to ann; regression to ann and bob"
+    );
+    a.env.cleanup().await;
+}

@@ -21,8 +21,6 @@ impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_NO_KEY_UPDATE: &'static str = " FOR NO KEY UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    const EVENT_USER: &'static str =
-        "(SELECT t->>1 FROM jsonb_array_elements(e.tags) t WHERE t->>0 = 'user' LIMIT 1)";
     const ILIKE: &'static str = "ILIKE";
     const IN_LIST: (&'static str, &'static str) = (" = ANY(", ")");
     const HAS_MIGRATIONS: &'static str =

@@ -24,8 +24,6 @@ impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const FOR_NO_KEY_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
-    const EVENT_USER: &'static str = "(SELECT json_extract(t.value, '$[1]') FROM json_each(e.tags) t \
-         WHERE json_extract(t.value, '$[0]') = 'user' LIMIT 1)";
     // SQLite's LIKE ignores ASCII case.
     const ILIKE: &'static str = "LIKE";
     const IN_LIST: (&'static str, &'static str) = (" IN (SELECT value FROM json_each(", "))");

@@ -99,6 +99,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    super::alerts::webhook::document(&mut doc);
     doc
 }
 

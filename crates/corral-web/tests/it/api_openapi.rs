@@ -276,3 +276,87 @@ async fn the_document_describes_the_objects(shape: Shape) {
 
 embedded_only!(the_document_describes_the_objects);
 both_shapes!(the_document_lists_every_route_the_server_answers);
+
+/// The webhook channel's body in the document (`webhooks.alert`) has the
+/// keys of the body the sender really writes, at every level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_describes_the_webhook_body_as_sent() {
+    use corral_core::alerts::{AlertIssue, AlertKind, AlertMessage, AlertWindow};
+    let app = TestApp::start(Shape::Embedded).await;
+    let doc = document(&app).await;
+    let body = &doc["webhooks"]["alert"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(
+        body["schema"]["$ref"], "#/components/schemas/AlertWebhookBody",
+        "{:#}",
+        doc["webhooks"]
+    );
+    let now = chrono::Utc::now();
+    let message = AlertMessage {
+        kind: AlertKind::Frequency,
+        rule_id: Some(1),
+        rule_name: Some("hot".into()),
+        org_slug: "acme".into(),
+        project_id: 1,
+        project_slug: "backend".into(),
+        project_name: "Backend".into(),
+        environment: Some("production".into()),
+        release: Some("1.0".into()),
+        issue: Some(AlertIssue {
+            id: 7,
+            short_id: "BACKEND-7".into(),
+            title: "ValueError: x".into(),
+            culprit: "app".into(),
+            level: corral_protocol::Level::Error,
+            status: "unresolved".into(),
+            times_seen: 3,
+            first_seen: now,
+            last_seen: now,
+            top_frame: Some("handler in app.py".into()),
+            url: "http://corral.test/organizations/acme/issues/7/".into(),
+        }),
+        window: Some(AlertWindow {
+            count: 11,
+            threshold: 10,
+            minutes: 5,
+        }),
+        event_id: Some(uuid::Uuid::new_v4()),
+        project_url: "http://corral.test/organizations/acme/issues/".into(),
+        actor: Some("Ann".into()),
+        created_at: now,
+    };
+    let sent: Value =
+        serde_json::from_slice(&corral_alerts::render::webhook_json(&message)).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let mut pending = vec![("AlertWebhookBody".to_string(), sent)];
+    let mut checked = 0;
+    while let Some((name, value)) = pending.pop() {
+        let props = schemas[&name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"));
+        let sent_keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let doc_keys: Vec<&String> = props.keys().collect();
+        let mut a = sent_keys.clone();
+        let mut b = doc_keys.clone();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "keys of {name}");
+        for (key, v) in value.as_object().unwrap() {
+            if v.is_object() {
+                let schema = &props[key];
+                let target = schema["$ref"]
+                    .as_str()
+                    .or_else(|| {
+                        schema["oneOf"]
+                            .as_array()
+                            .and_then(|all| all.iter().find_map(|s| s["$ref"].as_str()))
+                    })
+                    .unwrap_or_else(|| panic!("{name}.{key} names no schema: {schema}"));
+                let target = target.rsplit('/').next().unwrap().to_string();
+                pending.push((target, v.clone()));
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "the body and its five objects");
+    drop(app);
+}

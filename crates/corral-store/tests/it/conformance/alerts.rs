@@ -454,6 +454,20 @@ pub async fn deliveries_are_leased_retried_and_dead_lettered(store: SharedStore)
 
 pub async fn window_counts_are_capped(store: SharedStore) {
     let f = fixture(&store).await;
+    let ch = store
+        .create_alert_channel(f.org.id, "hook", &webhook())
+        .await
+        .unwrap();
+    let rule = store
+        .create_alert_rule(&NewAlertRule {
+            project_id: f.project.id,
+            name: "hot".into(),
+            enabled: true,
+            spec: spec(vec![ch.id]),
+            created_by: None,
+        })
+        .await
+        .unwrap();
     let t = Utc::now() - Duration::minutes(2);
     let mut batch = Vec::new();
     for i in 0..12 {
@@ -462,32 +476,34 @@ pub async fn window_counts_are_capped(store: SharedStore) {
         batch.push(e);
     }
     batch.push(event(f.project.id, "cold", t - Duration::hours(3)));
+    // a user seen only before the window does not count
+    let mut old = event(f.project.id, "hot", t - Duration::minutes(30));
+    old.received_at = t;
+    old.tags.push(("user".into(), "id:old".into()));
+    batch.push(old);
     store.digest(&batch).await.unwrap();
     let since = Utc::now() - Duration::minutes(5);
+    let long_ago = Utc::now() - Duration::days(1);
     let counts = store
-        .issue_counts_since(f.project.id, since, 11, 10)
+        .issue_counts_since(f.project.id, since, 11, 10, rule.id, long_ago)
         .await
         .unwrap();
     assert_eq!(counts.len(), 1, "the cold issue was last seen hours ago");
     assert_eq!(counts[0].1, 11, "counted up to the cap");
+    let hot = counts[0].0;
     let uncapped = store
-        .issue_counts_since(f.project.id, since, 100, 10)
+        .issue_counts_since(f.project.id, since, 100, 10, rule.id, long_ago)
         .await
         .unwrap();
-    assert_eq!(uncapped[0].1, 12);
-    assert_eq!(
-        store
-            .issue_users_since(counts[0].0, since, 1000)
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(uncapped[0].1, 13);
+    assert_eq!(store.issue_users_since(hot, since, 1000).await.unwrap(), 4);
+    assert_eq!(store.issue_users_since(hot, since, 3).await.unwrap(), 3);
     assert_eq!(
         store
             .project_events_since(f.project.id, since, 1000)
             .await
             .unwrap(),
-        12
+        13
     );
     assert_eq!(
         store
@@ -495,6 +511,57 @@ pub async fn window_counts_are_capped(store: SharedStore) {
             .await
             .unwrap(),
         5
+    );
+    // once the rule fired for the issue, its interval keeps it from being counted
+    let now = Utc::now();
+    assert!(
+        !store
+            .alert_fired_after(rule.id, hot, long_ago)
+            .await
+            .unwrap()
+    );
+    let fire = AlertFire {
+        rule_id: rule.id,
+        issue_id: hot,
+        interval_minutes: 30,
+        deliveries: vec![],
+    };
+    assert!(store.fire_alert(&fire, now).await.unwrap());
+    assert!(
+        store
+            .alert_fired_after(rule.id, hot, long_ago)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .issue_counts_since(
+                f.project.id,
+                since,
+                100,
+                10,
+                rule.id,
+                now - Duration::minutes(30)
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .issue_counts_since(
+                f.project.id,
+                since,
+                100,
+                10,
+                rule.id,
+                now + Duration::seconds(1)
+            )
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "past the interval it counts again"
     );
 }
 

@@ -10,11 +10,13 @@
 //! - `channels`: `/organizations/{org}/alert-channels/…`, and their tests;
 //! - `rules`: `/projects/{org}/{project}/rules/…`, their tests, and the
 //!   project's mute (`/projects/{org}/{project}/alerts/`);
-//! - `deliveries`: the delivery log of an organization and of a rule.
+//! - `deliveries`: the delivery log of an organization and of a rule;
+//! - `webhook`: the generic webhook's body in the OpenAPI document.
 
 pub mod channels;
 pub mod deliveries;
 pub mod rules;
+pub mod webhook;
 
 use std::collections::HashMap;
 
