@@ -34,6 +34,8 @@ pub type TriggerId = i64;
 pub const DEFAULT_ACTION_INTERVAL_MINUTES: i64 = 30;
 /// The longest window a window condition may look at (a week).
 pub const MAX_WINDOW_MINUTES: i64 = 7 * 24 * 60;
+/// The longest action interval (a week).
+pub const MAX_ACTION_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
 /// At most this many conditions, filters and channels per rule.
 pub const MAX_RULE_PARTS: usize = 20;
 /// Names of rules and channels.
@@ -288,7 +290,7 @@ impl RuleSpec {
         for f in &self.filters {
             f.validate()?;
         }
-        if !(1..=7 * 24 * 60).contains(&self.action_interval_minutes) {
+        if !(1..=MAX_ACTION_INTERVAL_MINUTES).contains(&self.action_interval_minutes) {
             return Err(invalid(
                 "action_interval_minutes",
                 "must be 1 minute to 7 days",

@@ -148,6 +148,11 @@ where
             ("DELETE FROM sessions WHERE expires_at <= $1", now),
             ("DELETE FROM password_resets WHERE expires_at <= $1", now),
             ("DELETE FROM invitations WHERE expires_at <= $1", now),
+            // past the longest action interval a fire no longer holds a rule back
+            (
+                "DELETE FROM alert_rule_fires WHERE fired_at <= $1",
+                now - Duration::minutes(corral_core::alerts::MAX_ACTION_INTERVAL_MINUTES),
+            ),
             (
                 "DELETE FROM login_failures WHERE window_start < $1",
                 login_window(now),
