@@ -2,7 +2,7 @@
 # bench/cluster.sh: the cluster shape (corral-beat + corral-web + corral-worker on PostgreSQL
 # and Redis) under load; prints one table.
 #
-#   bench/cluster.sh [--json] [--no-build] [--keep]
+#   bench/cluster.sh [--json] [--no-build] [--keep] [--fast-db]
 #
 # (a) end to end: a closed loop of BENCH_E2E_CONCURRENCY (32) connections for
 #     BENCH_E2E_SECONDS (60); end-to-end/s counts events digested into issues from the first
@@ -25,7 +25,10 @@
 # to do (PostgreSQL's autovacuum of its inserts) is not measured in the next.
 # Every phase starts fresh web and worker processes (so VmHWM is the phase's own peak); beat
 # runs throughout. One project without quotas. PostgreSQL and Redis: DATABASE_URL and
-# REDIS_URL if both are set, otherwise throwaway servers from `cargo xtask services`.
+# REDIS_URL if both are set, otherwise throwaway servers from `cargo xtask services --durable`
+# (PostgreSQL's durable defaults: fsync and synchronous_commit on; Redis with its append-only
+# file fsynced every second), or without durability with --fast-db (BENCH_FAST_DB=1), to
+# compare with figures from before. The notes under the table say what the servers ran with.
 
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh

@@ -25,6 +25,11 @@
 #   DATABASE_URL, REDIS_URL   use these servers instead of throwaway ones (cluster shape);
 #                       a database named corral_bench_<run> is created in the server and
 #                       dropped afterwards
+#   BENCH_FAST_DB=1     (or --fast-db) throwaway servers without durability (PostgreSQL fsync
+#                       and synchronous_commit off, Redis without its append-only file), for
+#                       comparing with figures from before durable runs; the default is
+#                       PostgreSQL's own durable settings and Redis with appendonly + everysec.
+#                       The table says which settings the servers actually ran with.
 
 set -euo pipefail
 
@@ -64,6 +69,7 @@ bench_init() {
         case $1 in
             --json) BENCH_JSON=1 ;;
             --no-build) BENCH_NO_BUILD=1 ;;
+            --fast-db) BENCH_FAST_DB=1 ;;
             --keep) BENCH_KEEP=1 ;;
             -h | --help)
                 sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
@@ -408,9 +414,11 @@ start_services() {
     local throwaway=""
     if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
         throwaway=1
-        log "starting throwaway PostgreSQL and Redis (cargo xtask services)"
+        local durable=(--durable)
+        [ "${BENCH_FAST_DB:-0}" = 1 ] && durable=()
+        log "starting throwaway PostgreSQL and Redis (cargo xtask services ${durable[*]})"
         (cd "$REPO_ROOT" && cargo build --quiet -p xtask) >&2
-        start_bg xtask-services "$CARGO_TARGET_DIR/debug/xtask" services
+        start_bg xtask-services "$CARGO_TARGET_DIR/debug/xtask" services "${durable[@]}"
         local pid=$BG_PID start=$SECONDS
         until grep -q '^export REDIS_URL=' "$BENCH_WORK/xtask-services.log" 2>/dev/null; do
             kill -0 "$pid" 2>/dev/null || {
@@ -422,11 +430,12 @@ start_services() {
         done
         DATABASE_URL=$(sed -n 's/^export DATABASE_URL=//p' "$BENCH_WORK/xtask-services.log")
         REDIS_URL=$(sed -n 's/^export REDIS_URL=//p' "$BENCH_WORK/xtask-services.log")
-        note "PostgreSQL and Redis: throwaway servers from \`cargo xtask services\` (PostgreSQL with fsync=off, synchronous_commit=off; Redis without persistence)."
+        note "PostgreSQL and Redis: throwaway servers from \`cargo xtask services ${durable[*]}\`."
     else
         log "using DATABASE_URL and REDIS_URL from the environment"
         note "PostgreSQL and Redis: the servers in DATABASE_URL and REDIS_URL."
     fi
+    durability_note
     command -v psql >/dev/null || die "psql is needed to create the benchmark database"
     BENCH_ADMIN_DB_URL=$DATABASE_URL
     local db
@@ -442,6 +451,25 @@ p = u.urlsplit(sys.argv[1])
 print(u.urlunsplit((p.scheme, p.netloc, "/" + sys.argv[2], p.query, p.fragment)))' "$DATABASE_URL" "$db")
     export DATABASE_URL REDIS_URL
     log "database $db, Redis $REDIS_URL"
+}
+
+# durability_note: what the servers actually run with, read from them (fsync,
+# synchronous_commit, full_page_writes; appendonly, appendfsync), as a note under the table.
+DB_DURABILITY=""
+durability_note() {
+    local pg redis
+    command -v redis-cli >/dev/null || die "redis-cli is needed to read Redis' settings"
+    pg=$(psql "$DATABASE_URL" -qAt -F= -c "SELECT name, setting FROM pg_settings WHERE name IN
+        ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name" | paste -sd, -) ||
+        die "could not read PostgreSQL's settings"
+    redis="appendonly=$(redis-cli -u "$REDIS_URL" --raw config get appendonly | sed -n 2p)"
+    redis="$redis,appendfsync=$(redis-cli -u "$REDIS_URL" --raw config get appendfsync | sed -n 2p)"
+    case $pg in
+        *fsync=on*synchronous_commit=on) DB_DURABILITY=durable ;;
+        *) DB_DURABILITY="NOT durable" ;;
+    esac
+    note "Durability ($DB_DURABILITY): PostgreSQL $pg; Redis $redis."
+    log "PostgreSQL $pg; Redis $redis"
 }
 
 # redis_forget PREFIX: deletes the keys of a queue we filled and will not drain.

@@ -2,7 +2,7 @@
 # bench/footprint.sh: memory of each binary, idle after start and at its peak under load;
 # prints one table.
 #
-#   bench/footprint.sh [--json] [--no-build] [--keep]
+#   bench/footprint.sh [--json] [--no-build] [--keep] [--fast-db]
 #
 # Starts corral-beat, corral-web and corral-worker (cluster shape, a fresh database) and
 # `corral serve` (a fresh SQLite file), waits until each answers /readyz and then

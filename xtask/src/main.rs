@@ -4,8 +4,9 @@
 //!   it checks the tools, starts a throwaway PostgreSQL and Redis (unless `DATABASE_URL` /
 //!   `REDIS_URL` are set), installs the real Sentry SDKs the end-to-end tests drive, builds the
 //!   binaries and runs `cargo nextest run --workspace --no-fail-fast ARGS…`.
-//! - `cargo xtask services` starts the same throwaway services and keeps them running until
-//!   Ctrl-C, for running single tests by hand.
+//! - `cargo xtask services [--durable]` starts the same throwaway services and keeps them
+//!   running until Ctrl-C, for running single tests by hand; `--durable` gives them durable
+//!   settings, as the benchmarks use.
 //!
 //! Whatever a task starts is stopped again on success, failure, panic, Ctrl-C and SIGTERM.
 
@@ -21,7 +22,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Result, bail};
 
-use crate::services::Services;
+use crate::services::{Durability, Services};
 use crate::tools::Needs;
 
 const USAGE: &str = "\
@@ -31,14 +32,16 @@ tasks:
   test [ARGS…]   run the whole test suite: throwaway PostgreSQL and Redis (unless DATABASE_URL /
                  REDIS_URL are set), SDK clients, `cargo build --workspace --bins`, then
                  `cargo nextest run --workspace --no-fail-fast ARGS…`
-  services       start a throwaway PostgreSQL and Redis, print their export lines, and keep them
-                 running until Ctrl-C";
+  services [--durable]
+                 start a throwaway PostgreSQL and Redis, print their export lines, and keep them
+                 running until Ctrl-C; without durability (fsync off, no append-only file)
+                 unless --durable (PostgreSQL's defaults, Redis appendonly + everysec)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let outcome = match args.next().as_deref() {
         Some("test") => test(args.collect()),
-        Some("services") => services(),
+        Some("services") => services(args.collect()),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -85,7 +88,7 @@ fn test(nextest_args: Vec<String>) -> Result<ExitCode> {
             eprintln!("xtask: using DATABASE_URL from the environment");
             url
         }
-        (None, Some(bin)) => services.start_postgres(bin)?,
+        (None, Some(bin)) => services.start_postgres(bin, Durability::Fast)?,
         (None, None) => bail!("no DATABASE_URL and no PostgreSQL binaries"),
     };
     let redis_url = match (redis_url, &tools.redis_server) {
@@ -93,7 +96,7 @@ fn test(nextest_args: Vec<String>) -> Result<ExitCode> {
             eprintln!("xtask: using REDIS_URL from the environment");
             url
         }
-        (None, Some(server)) => services.start_redis(server)?,
+        (None, Some(server)) => services.start_redis(server, Durability::Fast)?,
         (None, None) => bail!("no REDIS_URL and no redis-server"),
     };
     let (Some(python3), Some(npm)) = (&tools.python3, &tools.npm) else {
@@ -127,8 +130,17 @@ fn test(nextest_args: Vec<String>) -> Result<ExitCode> {
     Ok(process::exit_code(status))
 }
 
-/// `cargo xtask services`: throwaway services for a developer's shell, until Ctrl-C.
-fn services() -> Result<ExitCode> {
+/// `cargo xtask services [--durable]`: throwaway services for a developer's shell or a
+/// benchmark, until Ctrl-C.
+fn services(args: Vec<String>) -> Result<ExitCode> {
+    let durability = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => Durability::Fast,
+        ["--durable"] => Durability::Durable,
+        _ => {
+            eprintln!("xtask: unknown arguments to `services`: {args:?}\n\n{USAGE}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let tools = tools::check(&Needs {
         nextest: false,
         postgres: true,
@@ -142,8 +154,8 @@ fn services() -> Result<ExitCode> {
     };
     // Ctrl-C is the normal way out of this task, so it exits successfully.
     let services = Services::new(0)?;
-    let database_url = services.start_postgres(postgres_bin)?;
-    let redis_url = services.start_redis(redis_server)?;
+    let database_url = services.start_postgres(postgres_bin, durability)?;
+    let redis_url = services.start_redis(redis_server, durability)?;
     println!("export DATABASE_URL={database_url}");
     println!("export REDIS_URL={redis_url}");
     eprintln!("xtask: services are running; press Ctrl-C to stop them");

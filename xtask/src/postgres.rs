@@ -1,5 +1,6 @@
-//! A throwaway PostgreSQL server: `initdb` into a temporary directory, settings for tests, a
-//! free port on 127.0.0.1, trust auth; stopped and deleted on drop.
+//! A throwaway PostgreSQL server: `initdb` into a temporary directory, settings for tests (no
+//! durability) or for benchmarks (PostgreSQL's durable defaults), a free port on 127.0.0.1,
+//! trust auth; stopped and deleted on drop.
 //!
 //! `initdb` and `postgres` refuse to run as root, so as root they run as the `postgres`
 //! system user (through `runuser`), with the directory handed to that user.
@@ -15,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
 use crate::process::run_captured;
-use crate::services::free_port;
+use crate::services::{Durability, free_port};
 
 /// The system user the server runs as when we are root.
 const SYSTEM_USER: &str = "postgres";
@@ -31,12 +32,13 @@ pub struct Postgres {
     port: u16,
     /// `Some` when we are root and run the server binaries as [`SYSTEM_USER`].
     run_as: Option<&'static str>,
+    durability: Durability,
 }
 
 impl Postgres {
     /// Creates, configures and starts a server with the binaries in `bin`, and waits until it
     /// accepts connections.
-    pub fn start(bin: &Path) -> Result<Self> {
+    pub fn start(bin: &Path, durability: Durability) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("corral-pg-")
             .tempdir()
@@ -53,6 +55,7 @@ impl Postgres {
             dir,
             port: 0,
             run_as,
+            durability,
         };
         postgres.initdb()?;
         postgres.configure()?;
@@ -108,13 +111,15 @@ impl Postgres {
         Ok(())
     }
 
-    /// Appends the test settings to `postgresql.conf` (later lines win).
+    /// Appends our settings to `postgresql.conf` (later lines win).
     fn configure(&self) -> Result<()> {
         let conf = self.data_dir().join("postgresql.conf");
         OpenOptions::new()
             .append(true)
             .open(&conf)
-            .and_then(|mut file| file.write_all(test_settings(self.dir.path()).as_bytes()))
+            .and_then(|mut file| {
+                file.write_all(settings(self.dir.path(), self.durability).as_bytes())
+            })
             .with_context(|| format!("writing {}", conf.display()))
     }
 
@@ -221,17 +226,30 @@ fn database_url(port: u16) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/postgres")
 }
 
-/// Settings for a server whose data is worthless: no durability, room for parallel tests.
-fn test_settings(socket_dir: &Path) -> String {
+/// Settings for a throwaway server: loopback only, room for parallel tests; without
+/// durability for tests ([`Durability::Fast`]), with PostgreSQL's own durable defaults for
+/// benchmarks ([`Durability::Durable`]).
+fn settings(socket_dir: &Path, durability: Durability) -> String {
     // A single quote inside a postgresql.conf string is written twice.
     let socket_dir = socket_dir.display().to_string().replace('\'', "''");
+    let durability = match durability {
+        Durability::Fast => {
+            "fsync = off\n\
+             synchronous_commit = off\n\
+             full_page_writes = off\n"
+        }
+        // the defaults, written out so the file says what the server runs with
+        Durability::Durable => {
+            "fsync = on\n\
+             synchronous_commit = on\n\
+             full_page_writes = on\n"
+        }
+    };
     format!(
-        "\n# added by `cargo xtask` for a throwaway test server\n\
+        "\n# added by `cargo xtask` for a throwaway server\n\
          listen_addresses = '127.0.0.1'\n\
          unix_socket_directories = '{socket_dir}'\n\
-         fsync = off\n\
-         synchronous_commit = off\n\
-         full_page_writes = off\n\
+         {durability}\
          max_connections = 300\n\
          shared_buffers = 128MB\n"
     )
@@ -276,7 +294,7 @@ mod tests {
 
     #[test]
     fn settings_turn_durability_off_and_raise_connections() {
-        let settings = test_settings(Path::new("/tmp/corral-pg-abc"));
+        let settings = settings(Path::new("/tmp/corral-pg-abc"), Durability::Fast);
         for line in [
             "listen_addresses = '127.0.0.1'",
             "unix_socket_directories = '/tmp/corral-pg-abc'",
@@ -288,6 +306,20 @@ mod tests {
         ] {
             assert!(settings.lines().any(|l| l == line), "missing {line:?}");
         }
+    }
+
+    #[test]
+    fn durable_settings_keep_fsync_and_synchronous_commit() {
+        let settings = settings(Path::new("/tmp/corral-pg-abc"), Durability::Durable);
+        for line in [
+            "fsync = on",
+            "synchronous_commit = on",
+            "full_page_writes = on",
+            "max_connections = 300",
+        ] {
+            assert!(settings.lines().any(|l| l == line), "missing {line:?}");
+        }
+        assert!(!settings.contains("= off"), "{settings}");
     }
 
     /// `SHOW <setting>` through psql on the server's TCP address.
@@ -306,7 +338,7 @@ mod tests {
     fn a_started_server_has_the_test_settings_and_is_gone_after_drop() {
         let bin = crate::tools::find_postgres_bin()
             .expect("PostgreSQL server binaries: apt-get install -y postgresql");
-        let postgres = Postgres::start(&bin).unwrap();
+        let postgres = Postgres::start(&bin, Durability::Fast).unwrap();
         assert_eq!(show(&postgres, "fsync"), "off");
         assert_eq!(show(&postgres, "max_connections"), "300");
         assert_eq!(show(&postgres, "listen_addresses"), "127.0.0.1");
@@ -319,7 +351,7 @@ mod tests {
 
     #[test]
     fn quotes_in_the_socket_path_are_escaped() {
-        let settings = test_settings(Path::new("/tmp/it's"));
+        let settings = settings(Path::new("/tmp/it's"), Durability::Fast);
         assert!(settings.contains("unix_socket_directories = '/tmp/it''s'"));
     }
 }

@@ -1,5 +1,6 @@
-//! A throwaway Redis server on a free port of 127.0.0.1 that keeps nothing on disk; killed and
-//! its directory deleted on drop.
+//! A throwaway Redis server on a free port of 127.0.0.1 that keeps nothing on disk (tests) or
+//! keeps an append-only file fsynced every second (benchmarks); killed and its directory
+//! deleted on drop.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use crate::services::free_port;
+use crate::services::{Durability, free_port};
 
 /// How often a start is retried when another process took the free port first.
 const START_ATTEMPTS: u32 = 3;
@@ -28,7 +29,7 @@ pub struct Redis {
 
 impl Redis {
     /// Starts `redis-server` and waits until it answers PING.
-    pub fn start(server: &Path) -> Result<Self> {
+    pub fn start(server: &Path, durability: Durability) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("corral-redis-")
             .tempdir()
@@ -44,7 +45,7 @@ impl Redis {
             redis.port = free_port()?;
             let log = File::create(redis.log_file()).context("creating the Redis log")?;
             let child = Command::new(server)
-                .args(server_args(redis.port, redis.dir.path()))
+                .args(server_args(redis.port, redis.dir.path(), durability))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -128,23 +129,18 @@ fn redis_url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}")
 }
 
-/// `redis-server` arguments: loopback only, no snapshots, no append-only file.
-fn server_args(port: u16, dir: &Path) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-        "--dir",
-    ]
-    .map(str::to_owned)
-    .into();
+/// `redis-server` arguments: loopback only, no snapshots; no append-only file for tests, an
+/// append-only file fsynced every second for benchmarks (Redis' own advice for a store that
+/// must not lose what it acknowledged, and the README's for Corral's queue).
+fn server_args(port: u16, dir: &Path, durability: Durability) -> Vec<String> {
+    let port = port.to_string();
+    let mut args: Vec<&str> = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+    match durability {
+        Durability::Fast => args.extend(["--appendonly", "no"]),
+        Durability::Durable => args.extend(["--appendonly", "yes", "--appendfsync", "everysec"]),
+    }
+    args.extend(["--daemonize", "no", "--dir"]);
+    let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
     args.push(dir.display().to_string());
     args
 }
@@ -176,7 +172,7 @@ mod tests {
 
     #[test]
     fn arguments_keep_nothing_on_disk_and_listen_on_loopback() {
-        let args = server_args(7000, Path::new("/tmp/corral-redis-x"));
+        let args = server_args(7000, Path::new("/tmp/corral-redis-x"), Durability::Fast);
         let pairs: Vec<(&str, &str)> = args
             .chunks(2)
             .map(|pair| (pair[0].as_str(), pair[1].as_str()))
@@ -217,13 +213,29 @@ mod tests {
     #[test]
     fn a_started_server_answers_and_is_gone_after_drop() {
         let server = which::which("redis-server").expect("apt-get install -y redis-server");
-        let redis = Redis::start(&server).unwrap();
+        let redis = Redis::start(&server, Durability::Fast).unwrap();
         assert!(ping(redis.port));
+        assert!(!redis.dir.path().join("appendonlydir").exists());
         let (port, dir) = (redis.port, redis.dir.path().to_path_buf());
 
         drop(redis);
         assert!(!dir.exists(), "{} is left behind", dir.display());
         assert!(!ping(port));
+    }
+
+    #[test]
+    fn a_durable_server_keeps_an_append_only_file() {
+        let args = server_args(7000, Path::new("/tmp/x"), Durability::Durable);
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("--appendonly yes --appendfsync everysec"),
+            "{joined}"
+        );
+        let server = which::which("redis-server").expect("apt-get install -y redis-server");
+        let redis = Redis::start(&server, Durability::Durable).unwrap();
+        assert!(ping(redis.port));
+        // Redis 7 makes its append-only directory when it starts with appendonly yes
+        assert!(redis.dir.path().join("appendonlydir").is_dir());
     }
 
     #[test]

@@ -27,6 +27,18 @@ struct Running {
     redis: Option<Redis>,
 }
 
+/// How much a throwaway server keeps on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Tests: PostgreSQL without fsync, synchronous commit or full-page writes; Redis without
+    /// snapshots or an append-only file.
+    Fast,
+    /// Benchmarks: PostgreSQL's own defaults (fsync, synchronous_commit, full_page_writes on);
+    /// Redis with its append-only file, fsynced every second, as the README recommends running
+    /// the queue.
+    Durable,
+}
+
 /// Owner of the services a task started; dropping it stops them and removes their directories.
 pub struct Services {
     running: Arc<Mutex<Running>>,
@@ -50,14 +62,14 @@ impl Services {
     }
 
     /// Starts a throwaway PostgreSQL from the binaries in `bin`; returns its `DATABASE_URL`.
-    pub fn start_postgres(&self, bin: &Path) -> Result<String> {
+    pub fn start_postgres(&self, bin: &Path, durability: Durability) -> Result<String> {
         // Holding the lock while starting makes a signal wait for a half-started server
         // instead of missing it.
         let mut running = lock(&self.running);
-        let postgres = Postgres::start(bin)?;
+        let postgres = Postgres::start(bin, durability)?;
         let url = postgres.url();
         eprintln!(
-            "xtask: started PostgreSQL at {url} (data in {})",
+            "xtask: started PostgreSQL at {url} ({durability:?}, data in {})",
             postgres.dir().display()
         );
         running.postgres = Some(postgres);
@@ -65,11 +77,11 @@ impl Services {
     }
 
     /// Starts a throwaway Redis with `server`; returns its `REDIS_URL`.
-    pub fn start_redis(&self, server: &Path) -> Result<String> {
+    pub fn start_redis(&self, server: &Path, durability: Durability) -> Result<String> {
         let mut running = lock(&self.running);
-        let redis = Redis::start(server)?;
+        let redis = Redis::start(server, durability)?;
         let url = redis.url();
-        eprintln!("xtask: started Redis at {url}");
+        eprintln!("xtask: started Redis at {url} ({durability:?})");
         running.redis = Some(redis);
         Ok(url)
     }
