@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use corral_loadgen::{ApiTarget, Counter, Load, Options};
+use corral_loadgen::{ApiTarget, Counter, Load, Options, ProbeOptions};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -76,14 +76,67 @@ struct Args {
     /// count costs the server a little work: poll less on a busy machine).
     #[arg(long, default_value_t = 100)]
     poll_ms: u64,
+    /// Freshness probes instead of load: send --count events one at a
+    /// time, this many milliseconds apart (stretched by up to a quarter at
+    /// random), and time each from its 200 until the REST API returns it
+    /// (polled every --poll-ms). Needs --api-token, --org and --project.
+    #[arg(long, requires = "api_token", conflicts_with_all = ["rate", "duration"])]
+    probe_gap_ms: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// `--probe-gap-ms`: freshness probes.
+async fn probe(args: Args, gap: Duration) -> anyhow::Result<()> {
+    let base_url = match args.api_url {
+        Some(u) => u,
+        None => args
+            .dsn
+            .parse::<corral_protocol::Dsn>()
+            .map(|d| d.base_url())
+            .map_err(|e| anyhow::anyhow!("invalid DSN: {e}"))?,
+    };
+    let report = corral_loadgen::probe(ProbeOptions {
+        dsn: args.dsn,
+        api: ApiTarget {
+            base_url,
+            token: args.api_token.unwrap_or_default(),
+            org: args.org.unwrap_or_default(),
+            project: args.project.unwrap_or_default(),
+        },
+        count: args.count.unwrap_or(20),
+        gap,
+        poll: Duration::from_millis(args.poll_ms),
+        give_up: Duration::from_secs(args.wait),
+        frames: args.frames,
+        event_bytes: args.event_bytes,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} probes ({} not accepted, {} missing): freshness p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (poll every {} ms)",
+            report.probes,
+            report.not_accepted,
+            report.missing,
+            report.p50_ms,
+            report.p90_ms,
+            report.p99_ms,
+            report.max_ms,
+            report.poll_ms
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(gap) = args.probe_gap_ms {
+        return probe(args, Duration::from_millis(gap)).await;
+    }
     let load = match (args.count, args.duration) {
         (Some(n), _) => Load::Count(n),
         (None, Some(s)) => Load::Duration(Duration::from_secs(s)),

@@ -51,7 +51,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_CONCURRENCY: usize = 4096;
 
 /// The DSN must point at this machine.
-fn check_loopback(dsn: &corral_protocol::Dsn) -> anyhow::Result<()> {
+pub(crate) fn check_loopback(dsn: &corral_protocol::Dsn) -> anyhow::Result<()> {
     let host = dsn.host.trim_start_matches('[').trim_end_matches(']');
     let port = dsn
         .port
