@@ -34,6 +34,10 @@ pub type TriggerId = i64;
 pub const DEFAULT_ACTION_INTERVAL_MINUTES: i64 = 30;
 /// The longest window a window condition may look at (a week).
 pub const MAX_WINDOW_MINUTES: i64 = 7 * 24 * 60;
+/// How long the digest's per-minute window counts (`issue_minutely`) are
+/// kept; the alert runner sweeps older ones. Windows up to two hours are
+/// counted from them to the minute.
+pub const WINDOW_COUNTS_KEPT_MINUTES: i64 = 3 * 60;
 /// The longest action interval (a week).
 pub const MAX_ACTION_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
 /// At most this many conditions, filters and channels per rule.

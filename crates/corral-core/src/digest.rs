@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::lifecycle::{self, ReleaseOrder};
-use crate::model::{EventType, Issue, IssueId, ProjectId, hour_of, to_ms};
+use crate::model::{EventType, Issue, IssueId, ProjectId, hour_of, minute_of, to_ms};
 use crate::store::{DigestInput, DigestOutcome, StoreError};
 
 /// One event of a batch that is not a repeat of an earlier one in the same batch.
@@ -234,6 +234,9 @@ pub struct Effects {
     pub tags: BTreeMap<(IssueId, String, String), TagDelta>,
     /// (issue, hour) -> events.
     pub hours: BTreeMap<(IssueId, DateTime<Utc>), i64>,
+    /// (project, issue, minute received) -> events: the alert rules' window
+    /// counts (`issue_minutely`).
+    pub minutes: BTreeMap<(ProjectId, IssueId, DateTime<Utc>), i64>,
 }
 
 /// Moves each issue's state event by event (in input order), fills in the
@@ -264,6 +267,9 @@ pub fn apply_events(
         *fx.counts.entry(*issue_id).or_insert(0) += 1;
         *fx.hours
             .entry((*issue_id, hour_of(event.timestamp)))
+            .or_insert(0) += 1;
+        *fx.minutes
+            .entry((issue.project_id, *issue_id, minute_of(event.received_at)))
             .or_insert(0) += 1;
         for (k, v) in event.counted_tags() {
             let entry = fx.tags.entry((*issue_id, k.clone(), v.clone())).or_insert((

@@ -820,11 +820,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     // --- alerts: window counts ------------------------------------------------------
-    /// Issues of the project seen since `since` (at most `max_issues`, most
-    /// recently seen first), each with its events received since then,
-    /// counted up to `cap` (a count of `cap` means "at least"). Issues for
-    /// which rule `rule` fired after `fired_after` are left out: it cannot
-    /// fire for them again yet, so they are not counted.
+    /// Issues of the project with events received since `since` (at most
+    /// `max_issues`, most events first), each with that number of events, up
+    /// to `cap` (a count of `cap` means "at least"). Counted from the digest's
+    /// per-minute counters: to the minute for windows up to two hours, and
+    /// by whole hours (the events' own) before the last two for longer ones.
+    /// Issues for which rule `rule` fired after `fired_after` are left out:
+    /// it cannot fire for them again yet, so they are not counted.
     async fn issue_counts_since(
         &self,
         project_id: ProjectId,
@@ -849,13 +851,17 @@ pub trait Store: Send + Sync + 'static {
         issue_id: IssueId,
         after: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// The project's events received since `since`, counted up to `cap`.
+    /// The project's events in issues received since `since`, counted up to
+    /// `cap`.
     async fn project_events_since(
         &self,
         project_id: ProjectId,
         since: DateTime<Utc>,
         cap: i64,
     ) -> StoreResult<i64>;
+    /// Deletes the per-minute window counts of minutes before `before`
+    /// (the alert runner keeps three hours); returns how many rows went.
+    async fn sweep_window_counts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // --- activity and mail settings ---------------------------------------------
     /// Records an activity; one whose kind has a trigger (resolved, assigned) also

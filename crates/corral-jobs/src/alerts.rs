@@ -10,7 +10,9 @@
 //!   resolves are queued with it;
 //! - **window conditions** (an issue seen more than N times or by more than
 //!   N users in T minutes, a project's event rate), evaluated every
-//!   `alerts.evaluate_interval_secs` from counts the store caps at N + 1;
+//!   `alerts.evaluate_interval_secs` from the per-minute counts the digest
+//!   keeps per issue (`issue_minutely`, a few rows per issue whatever N is),
+//!   swept after three hours;
 //! - **deliveries**: due ones are leased and handed to a [`Deliver`] (the
 //!   outbound client and mail), whose outcome (sent, retry later, dead) is
 //!   written back.
@@ -31,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Triggers taken per round.
 const TRIGGER_BATCH: u32 = 100;
-/// Issues looked at per project and window (the most recently seen).
+/// Issues looked at per project and window (those with the most events).
 const WINDOW_ISSUES: u32 = 200;
 
 /// The alert runner of one process (see the module comment).
@@ -100,6 +102,10 @@ impl AlertRunner {
                 last_evaluation = Some(tokio::time::Instant::now());
                 if let Err(e) = self.evaluate_windows(Utc::now()).await {
                     tracing::warn!(error = %e, "alert window conditions failed; trying again");
+                }
+                let kept = Utc::now() - Duration::minutes(WINDOW_COUNTS_KEPT_MINUTES);
+                if let Err(e) = self.store.sweep_window_counts(kept).await {
+                    tracing::warn!(error = %e, "sweeping old window counts failed; trying again");
                 }
             }
             // a delivery already taken finishes even during shutdown's grace

@@ -748,29 +748,39 @@ where
         rule: RuleId,
         fired_after: DateTime<Utc>,
     ) -> StoreResult<Vec<(IssueId, i64)>> {
-        // `last_seen` is the SDK's clock; an hour of slack keeps events whose
-        // clock runs behind. Each count walks `events_issue_idx` and stops at
-        // the cap.
+        // the digest's per-minute counters (and, for what lies beyond them,
+        // the hourly ones): a few rows per issue, whatever the threshold
+        let w = WindowRange::new(since, Utc::now().max(since));
         sqlx::query(
-            "SELECT i.id, (SELECT count(*) FROM (SELECT 1 FROM events e \
-                WHERE e.issue_id = i.id AND e.received_at >= $2 LIMIT $3) c) AS n \
-             FROM issues i WHERE i.project_id = $1 AND i.last_seen >= $4 \
-               AND NOT EXISTS (SELECT 1 FROM alert_rule_fires f \
-                 WHERE f.rule_id = $6 AND f.issue_id = i.id AND f.fired_at > $7) \
-             ORDER BY i.last_seen DESC LIMIT $5",
+            "SELECT c.id, c.n FROM ( \
+               SELECT u.id, CAST(sum(u.n) AS bigint) AS n FROM ( \
+                 SELECT m.issue_id AS id, m.count AS n FROM issue_minutely m \
+                   WHERE m.project_id = $1 AND m.minute >= $2 \
+                 UNION ALL \
+                 SELECT h.issue_id AS id, h.count AS n FROM issue_hourly h \
+                   JOIN issues hi ON hi.id = h.issue_id \
+                   WHERE hi.project_id = $1 AND h.hour >= $3 AND h.hour < $4 \
+               ) u GROUP BY u.id \
+             ) c JOIN issues i ON i.id = c.id \
+             WHERE NOT EXISTS (SELECT 1 FROM alert_rule_fires f \
+                 WHERE f.rule_id = $5 AND f.issue_id = c.id AND f.fired_at > $6) \
+             ORDER BY c.n DESC, c.id LIMIT $7",
         )
         .param(project_id)
-        .param(D::time(since))
-        .param(cap.max(1))
-        .param(D::time(since - Duration::hours(1)))
-        .param(i64::from(max_issues.clamp(1, 1000)))
+        .param(D::time(w.minutes_from))
+        .param(D::time(w.hours_from))
+        .param(D::time(w.hours_to))
         .param(rule)
         .param(D::time(fired_after))
+        .param(i64::from(max_issues.clamp(1, 1000)))
         .fetch_all(self.0)
         .await
         .map_err(db)?
         .iter()
-        .map(|r| Ok((r.col("id")?, r.col("n")?)))
+        .map(|r| {
+            let n: i64 = r.col("n")?;
+            Ok((r.col("id")?, n.min(cap.max(1))))
+        })
         .collect()
     }
 
@@ -819,17 +829,35 @@ where
         since: DateTime<Utc>,
         cap: i64,
     ) -> StoreResult<i64> {
-        sqlx::query(
-            "SELECT count(*) AS n FROM (SELECT 1 FROM events e WHERE e.project_id = $1 \
-               AND e.received_at >= $2 AND e.event_type <> 'transaction' LIMIT $3) c",
+        // issues' events only (transactions have no issue), as counted above
+        let w = WindowRange::new(since, Utc::now().max(since));
+        let n: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(sum(u.n), 0) AS bigint) AS n FROM ( \
+               SELECT m.count AS n FROM issue_minutely m \
+                 WHERE m.project_id = $1 AND m.minute >= $2 \
+               UNION ALL \
+               SELECT h.count AS n FROM issue_hourly h JOIN issues hi ON hi.id = h.issue_id \
+                 WHERE hi.project_id = $1 AND h.hour >= $3 AND h.hour < $4 \
+             ) u",
         )
         .param(project_id)
-        .param(D::time(since))
-        .param(cap.max(1))
+        .param(D::time(w.minutes_from))
+        .param(D::time(w.hours_from))
+        .param(D::time(w.hours_to))
         .fetch_one(self.0)
         .await
         .map_err(db)?
-        .col("n")
+        .col("n")?;
+        Ok(n.min(cap.max(1)))
+    }
+
+    pub(crate) async fn sweep_window_counts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM issue_minutely WHERE minute < $1")
+            .param(D::time(before))
+            .execute(self.0)
+            .await
+            .map_err(db)?
+            .rows_affected())
     }
 
     // --- activity and mail settings ---------------------------------------------------
@@ -1005,5 +1033,82 @@ where
         .iter()
         .map(|r| Ok((r.col("user_id")?, r.col("subscribed")?)))
         .collect()
+    }
+}
+
+/// Windows up to this long (less than the per-minute counts are kept,
+/// [`WINDOW_COUNTS_KEPT_MINUTES`]) are counted to the minute; longer ones take what
+/// lies before the last two whole hours from `issue_hourly` (by the events'
+/// own hours, whole hours inside the window).
+const MINUTELY_EXACT: Duration = Duration::hours(2);
+
+/// Which counters a window starting at `since` reads: minute rows from
+/// `minutes_from` on, hour rows in `[hours_from, hours_to)` (empty when the
+/// minute rows cover the window).
+struct WindowRange {
+    minutes_from: DateTime<Utc>,
+    hours_from: DateTime<Utc>,
+    hours_to: DateTime<Utc>,
+}
+
+impl WindowRange {
+    fn new(since: DateTime<Utc>, now: DateTime<Utc>) -> WindowRange {
+        if since >= now - MINUTELY_EXACT {
+            return WindowRange {
+                minutes_from: minute_of(since),
+                hours_from: now,
+                hours_to: now,
+            };
+        }
+        let boundary = hour_of(now - MINUTELY_EXACT);
+        // the first whole hour inside the window
+        let first = hour_of(since);
+        let first = if first < since {
+            first + Duration::hours(1)
+        } else {
+            first
+        };
+        WindowRange {
+            minutes_from: boundary,
+            hours_from: first,
+            hours_to: boundary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn short_windows_read_minutes_only_and_long_ones_whole_hours_before() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 12, 34, 56).unwrap();
+        let short = WindowRange::new(now - Duration::minutes(5), now);
+        assert_eq!(
+            short.minutes_from,
+            Utc.with_ymd_and_hms(2026, 12, 7, 12, 29, 0).unwrap()
+        );
+        assert!(short.hours_from >= short.hours_to, "no hours");
+        let long = WindowRange::new(now - Duration::hours(6), now);
+        // minutes from 10:00 (the hour of two hours ago), hours 07:00..10:00
+        assert_eq!(
+            long.minutes_from,
+            Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap()
+        );
+        assert_eq!(
+            long.hours_from,
+            Utc.with_ymd_and_hms(2026, 12, 7, 7, 0, 0).unwrap()
+        );
+        assert_eq!(long.hours_to, long.minutes_from);
+        assert!(
+            now - long.minutes_from < Duration::minutes(WINDOW_COUNTS_KEPT_MINUTES),
+            "the minutes read are still kept"
+        );
+        let aligned = WindowRange::new(Utc.with_ymd_and_hms(2026, 12, 7, 6, 0, 0).unwrap(), now);
+        assert_eq!(
+            aligned.hours_from,
+            Utc.with_ymd_and_hms(2026, 12, 7, 6, 0, 0).unwrap()
+        );
     }
 }

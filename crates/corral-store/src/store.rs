@@ -279,6 +279,7 @@ store! {
     read issue_users_since(issue_id: IssueId, since: DateTime<Utc>, cap: i64) -> i64;
     read alert_fired_after(rule: RuleId, issue_id: IssueId, after: DateTime<Utc>) -> bool;
     read project_events_since(project_id: ProjectId, since: DateTime<Utc>, cap: i64) -> i64;
+    write sweep_window_counts(before: DateTime<Utc>) -> u64;
     write add_activity(activity: &NewActivity, now: DateTime<Utc>) -> Activity;
     read list_activities(issue_id: IssueId) -> Vec<Activity>;
     read notification_settings(user_id: UserId) -> NotificationSettings;

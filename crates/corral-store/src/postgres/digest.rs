@@ -283,6 +283,20 @@ async fn digest_in(
         .execute(&mut *tx)
         .await?;
     }
+    if !fx.minutes.is_empty() {
+        sqlx::query(
+            "INSERT INTO issue_minutely (project_id, minute, issue_id, count) \
+             SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[]) \
+             ON CONFLICT (project_id, minute, issue_id) \
+             DO UPDATE SET count = issue_minutely.count + excluded.count",
+        )
+        .bind(fx.minutes.keys().map(|(p, _, _)| *p).collect::<Vec<_>>())
+        .bind(fx.minutes.keys().map(|(_, _, m)| *m).collect::<Vec<_>>())
+        .bind(fx.minutes.keys().map(|(_, i, _)| *i).collect::<Vec<_>>())
+        .bind(fx.minutes.values().copied().collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(outcomes)
 }
 

@@ -306,5 +306,20 @@ async fn digest_in(
         },
     )
     .await?;
+    let minutes: Vec<_> = fx.minutes.iter().collect();
+    insert_rows(
+        tx,
+        "INSERT INTO issue_minutely (project_id, minute, issue_id, count) ",
+        4,
+        &minutes,
+        " ON CONFLICT (project_id, minute, issue_id) DO UPDATE SET count = count + excluded.count",
+        |mut b, ((project, issue, minute), n)| {
+            b.push_bind(*project)
+                .push_bind(ms(*minute))
+                .push_bind(*issue)
+                .push_bind(**n);
+        },
+    )
+    .await?;
     Ok(outcomes)
 }

@@ -563,6 +563,47 @@ pub async fn window_counts_are_capped(store: SharedStore) {
         1,
         "past the interval it counts again"
     );
+    // a window longer than two hours takes its older whole hours from the
+    // hourly counts, each event once: the cold issue's events three and five
+    // hours ago
+    let cold_at = Utc::now() - Duration::hours(5);
+    let mut cold = event(f.project.id, "cold", cold_at);
+    cold.received_at = cold_at;
+    store.digest(&[cold]).await.unwrap();
+    let six_hours = store
+        .project_events_since(f.project.id, Utc::now() - Duration::hours(6), 1000)
+        .await
+        .unwrap();
+    assert_eq!(six_hours, 15, "13 recent events and the two cold ones");
+    let by_issue = store
+        .issue_counts_since(
+            f.project.id,
+            Utc::now() - Duration::hours(6),
+            1000,
+            10,
+            rule.id,
+            now + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_issue.len(), 2, "{by_issue:?}");
+    assert_eq!(by_issue[0], (hot, 13), "most events first");
+    assert_eq!(by_issue[1].1, 2);
+    // sweeping drops the per-minute counts: short windows see nothing then
+    assert!(
+        store
+            .sweep_window_counts(Utc::now() + Duration::minutes(1))
+            .await
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        store
+            .project_events_since(f.project.id, since, 1000)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 pub async fn activity_and_mail_settings(store: SharedStore) {
