@@ -115,6 +115,9 @@ pub enum JobQueue {
         storage: SqliteStorage<IngestJob>,
         pool: SqlitePool,
         config: apalis_sqlite::Config,
+        /// Notified after every push: the embedded shape's worker shares the
+        /// process and starts fetching at once instead of at its next poll.
+        pushed: Arc<tokio::sync::Notify>,
     },
 }
 
@@ -387,6 +390,16 @@ impl JobQueue {
         Ok(moved)
     }
 
+    /// What a worker in this process waits on besides its poll interval:
+    /// notified after every push (SQLite queues only; a Redis queue's pushes
+    /// come from other processes).
+    pub fn pushed(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match self {
+            JobQueue::Sqlite { pushed, .. } => Some(pushed.clone()),
+            JobQueue::Redis { .. } => None,
+        }
+    }
+
     /// The embedded shape's queue on `pool`: the store's writing connection,
     /// so the queue lives in the store's one SQLite file.
     ///
@@ -430,6 +443,7 @@ impl JobQueue {
             storage,
             pool: pool.clone(),
             config,
+            pushed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -508,10 +522,17 @@ impl JobQueue {
                     .await
                     .map_err(timed_out)?
             }
-            JobQueue::Sqlite { pool, config, .. } => {
+            JobQueue::Sqlite {
+                pool,
+                config,
+                pushed,
+                ..
+            } => {
                 tokio::time::timeout(limit, sqlite_push(pool, config, &jobs))
                     .await
-                    .map_err(timed_out)?
+                    .map_err(timed_out)??;
+                pushed.notify_one();
+                Ok(())
             }
         }
     }

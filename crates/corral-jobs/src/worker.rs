@@ -5,14 +5,19 @@
 //! as `corral serve` and `corral-worker` run it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::*;
+use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
 use corral_core::SharedStore;
 use corral_core::config::Config;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batcher;
@@ -89,6 +94,68 @@ fn backoff() -> ExponentialBackoff<HasherRng> {
     )
     .expect("valid backoff bounds")
     .make_backoff()
+}
+
+/// When apalis' worker looks for jobs: every `period`, and at once when a
+/// job is pushed in this process (`pushed`, the embedded shape).
+///
+/// apalis' own `IntervalStrategy` replaces its timer when it fires without
+/// polling the new one, so nothing is registered to wake the worker again;
+/// when the fetch that follows completes on its first poll (it finds nothing
+/// and the database answered quickly, which a busy machine makes likely), the
+/// worker sleeps until its next heartbeat (10 s). Events then waited up to
+/// ten seconds for their digest (7.5–9.5 s seen with two busy loops on the
+/// cores, `bench/latency.sh`). This strategy polls every timer it arms, so
+/// the worker always has a wake-up pending.
+pub(crate) struct Wakeup {
+    period: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    pushed: Option<Arc<Notify>>,
+    notified: Option<Pin<Box<OwnedNotified>>>,
+}
+
+impl Wakeup {
+    pub(crate) fn new(period: Duration, pushed: Option<Arc<Notify>>) -> Wakeup {
+        Wakeup {
+            period,
+            timer: Box::pin(tokio::time::sleep(period)),
+            pushed,
+            notified: None,
+        }
+    }
+}
+
+impl PollStrategy for Wakeup {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let mut woken = false;
+        if let Some(pushed) = &self.pushed {
+            // at most one stored permit: this ends after two rounds
+            loop {
+                let notified = self
+                    .notified
+                    .get_or_insert_with(|| Box::pin(pushed.clone().notified_owned()));
+                match notified.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.notified = None;
+                        woken = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            woken = true;
+            let next = tokio::time::Instant::now() + self.period;
+            // the re-armed timer is polled by the next round of the loop,
+            // which registers this task to be woken when it fires
+            self.timer.as_mut().reset(next);
+        }
+        if woken {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 /// Runs the digest until `shutdown` resolves, then drains.
@@ -173,8 +240,9 @@ where
         JobQueue::Redis { storage, .. } => {
             let settings = settings.clone();
             monitor.register(move |_restarts| {
+                let wakeup = Wakeup::new(settings.poll_interval, None);
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(settings.poll_interval))
+                    .backend(storage.clone().poll_with_strategy(wakeup))
                     .data(ctx.clone())
                     .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
@@ -182,11 +250,14 @@ where
                     .build(handle)
             })
         }
-        JobQueue::Sqlite { storage, .. } => {
+        JobQueue::Sqlite {
+            storage, pushed, ..
+        } => {
             let settings = settings.clone();
             monitor.register(move |_restarts| {
+                let wakeup = Wakeup::new(settings.poll_interval, Some(pushed.clone()));
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(settings.poll_interval))
+                    .backend(storage.clone().poll_with_strategy(wakeup))
                     .data(ctx.clone())
                     .data(JobTimeout(settings.job_timeout))
                     .concurrency(settings.concurrency)
@@ -314,4 +385,62 @@ pub fn spawn_queue_vacuum(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod wakeup_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A waker that counts its wake-ups.
+    struct Counter(AtomicUsize);
+    impl futures::task::ArcWake for Counter {
+        fn wake_by_ref(me: &Arc<Self>) {
+            me.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn drive(w: &mut Wakeup, counter: &Arc<Counter>) -> bool {
+        let waker = futures::task::waker(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        w.poll_drive(&mut cx, &PollSnapshot::new()).is_ready()
+    }
+
+    #[tokio::test]
+    async fn after_firing_the_timer_is_armed_and_wakes_the_worker_again() {
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let mut w = Wakeup::new(Duration::from_millis(10), None);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(drive(&mut w, &counter), "the period passed");
+        let woken = counter.0.load(Ordering::SeqCst);
+        // nothing polls the strategy now (as when the fetch that followed
+        // completed at once): the re-armed timer alone must wake the worker
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            counter.0.load(Ordering::SeqCst) > woken,
+            "the worker was not woken after the period"
+        );
+        assert!(drive(&mut w, &counter));
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_the_worker_at_once_and_once() {
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let pushed = Arc::new(Notify::new());
+        let mut w = Wakeup::new(Duration::from_secs(3600), Some(pushed.clone()));
+        assert!(!drive(&mut w, &counter), "no push, the period is an hour");
+        pushed.notify_one();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "the push woke the worker"
+        );
+        assert!(drive(&mut w, &counter));
+        assert!(!drive(&mut w, &counter), "once per push");
+        // pushes while nobody waits are kept (as one) for the next poll
+        pushed.notify_one();
+        pushed.notify_one();
+        assert!(drive(&mut w, &counter));
+        assert!(!drive(&mut w, &counter));
+    }
 }
